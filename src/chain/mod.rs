@@ -1,0 +1,10 @@
+//! Everything that speaks Ethereum: digests, signatures, log decoding and JSON-RPC.
+//!
+//! The only module that imports ethers; the rest of the node speaks our domain types, so a
+//! later move to alloy touches this folder alone (STYLE.md §3.12).
+
+pub mod ecdsa;
+pub mod eip712;
+pub mod events;
+pub mod rpc;
+pub mod wallet;

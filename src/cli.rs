@@ -1,0 +1,32 @@
+//! Command line: Marlin's flags (`--port`, `--config-file`, `-h`, `-V`) plus `keygen`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Runs untrusted JavaScript jobs for smart contracts in workerd sandboxes and signs every
+/// result with the enclave key.
+#[derive(Debug, Parser)]
+#[command(name = "serverless-executor", version, about)]
+pub struct Cli {
+    /// Port of the HTTP server (admin routes, health).
+    #[arg(long, default_value_t = 6001)]
+    pub port: u16,
+    /// Config file: Marlin's JSON, or TOML (chosen by extension).
+    #[arg(long, default_value = "./oyster_serverless_executor_config.json")]
+    pub config_file: PathBuf,
+    /// A subcommand instead of running the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a new random 32-byte secp256k1 enclave key file (mode 0600; never overwrites).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}

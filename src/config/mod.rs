@@ -1,0 +1,264 @@
+//! Node configuration: reads the operator's file (JSON as Marlin's, or TOML), validates it into
+//! typed values and hands each actor its own sub-struct.
+//!
+//! Receives nothing and sends nothing; `main` calls [`Config::load`] once at start. Every error
+//! names the offending key so the operator can fix it from one line.
+
+mod raw;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::domain::Address;
+use raw::RawConfig;
+
+/// The validated configuration of the whole node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where workerd lives and where job files are written (used by the execution engine).
+    pub workerd_runtime_path: PathBuf,
+    /// The raw 32-byte enclave key file.
+    pub enclave_signer_file: PathBuf,
+    /// Chain endpoints and contract addresses.
+    pub chain: ChainConfig,
+    /// Admin route policy.
+    pub admin: AdminConfig,
+    /// Interface the HTTP server binds to; the port comes from `--port`.
+    pub http_bind_address: IpAddr,
+    /// Jobs this node runs at once; announced on chain at registration.
+    pub job_capacity: u64,
+    /// Marlin's `execution_buffer_time`; the chain loop reads the real value from `Jobs`.
+    pub execution_buffer_time: Duration,
+    /// Marlin's `num_selected_executors`; the chain loop reads the real value from `Jobs`.
+    pub num_selected_executors: u8,
+}
+
+/// What the chain-facing actors need.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// Chain id used to sign transactions and in the admin signature domain.
+    pub chain_id: u64,
+    /// JSON-RPC over HTTP: transactions, code fetches, log backfill.
+    pub http_rpc_url: Url,
+    /// JSON-RPC over websocket: log subscriptions.
+    pub ws_rpc_url: Url,
+    /// The `Executors` contract.
+    pub executors: Address,
+    /// The `Jobs` contract.
+    pub jobs: Address,
+    /// The contract code uploads are sent to (compared as an address, any case).
+    pub code_contract: Address,
+    /// Upper bound for one JSON-RPC call, so a hung endpoint cannot stall an actor.
+    pub rpc_timeout: Duration,
+    /// Longest wait between two reconnect attempts of the chain listener.
+    pub reconnect_max_backoff: Duration,
+}
+
+/// What the admin routes need.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Accept mutating admin calls without an owner signature, as Marlin did.
+    pub compat_unauthenticated_admin: bool,
+    /// The furthest in the future an owner signature's expiry may lie.
+    pub signature_max_ttl: Duration,
+    /// Largest admin request body accepted.
+    pub body_limit_bytes: usize,
+}
+
+/// Why the config was refused. Every variant names the file or the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The extension is neither `.json` nor `.toml`.
+    #[error("config file {path} must end in .json or .toml")]
+    Format {
+        /// The config file.
+        path: PathBuf,
+    },
+    /// The file does not parse into the expected keys (missing, unknown or mistyped key).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, prefixed with the key it concerns.
+        message: String,
+    },
+    /// A key parsed but its value is not acceptable.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// The offending key.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates the config file; the format follows the extension.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw = parse(path, &text)?;
+        Self::validate(raw)
+    }
+
+    /// Parses config text of the given format (`"json"` or `"toml"`); used by tests too.
+    pub fn from_text(format: &str, text: &str) -> Result<Self, ConfigError> {
+        let path = PathBuf::from(format!("<inline>.{format}"));
+        Self::validate(parse(&path, text)?)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let chain = ChainConfig {
+            chain_id: raw.common_chain_id,
+            http_rpc_url: url_with_scheme("http_rpc_url", &raw.http_rpc_url, &["http", "https"])?,
+            ws_rpc_url: url_with_scheme("web_socket_url", &raw.web_socket_url, &["ws", "wss"])?,
+            executors: address("executors_contract_addr", &raw.executors_contract_addr)?,
+            jobs: address("jobs_contract_addr", &raw.jobs_contract_addr)?,
+            code_contract: address("code_contract_addr", &raw.code_contract_addr)?,
+            rpc_timeout: positive_millis("rpc_timeout_ms", raw.rpc_timeout_ms)?,
+            reconnect_max_backoff: positive_millis(
+                "chain_reconnect_max_backoff_ms",
+                raw.chain_reconnect_max_backoff_ms,
+            )?,
+        };
+        let admin = AdminConfig {
+            compat_unauthenticated_admin: raw.compat_unauthenticated_admin,
+            signature_max_ttl: positive_secs(
+                "admin_signature_max_ttl_secs",
+                raw.admin_signature_max_ttl_secs,
+            )?,
+            body_limit_bytes: in_range(
+                "admin_body_limit_bytes",
+                raw.admin_body_limit_bytes,
+                256,
+                1 << 20,
+            )?,
+        };
+        Ok(Self {
+            workerd_runtime_path: non_empty_path(
+                "workerd_runtime_path",
+                &raw.workerd_runtime_path,
+            )?,
+            enclave_signer_file: non_empty_path("enclave_signer_file", &raw.enclave_signer_file)?,
+            chain,
+            admin,
+            http_bind_address: raw.http_bind_address.parse().map_err(|_| {
+                invalid(
+                    "http_bind_address",
+                    format!("`{}` is not an IP address", raw.http_bind_address),
+                )
+            })?,
+            job_capacity: in_range("job_capacity", raw.job_capacity, 1, 4096)?,
+            execution_buffer_time: Duration::from_secs(raw.execution_buffer_time),
+            num_selected_executors: in_range(
+                "num_selected_executors",
+                raw.num_selected_executors,
+                1,
+                6,
+            )?,
+        })
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    let parse_error = |message: String| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    };
+    match path.extension().and_then(|ext| ext.to_str()) {
+        Some("json") => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut deserializer)
+                .map_err(|error| parse_error(describe(error.path(), error.inner())))
+        }
+        Some("toml") => {
+            let deserializer = toml::Deserializer::new(text);
+            serde_path_to_error::deserialize(deserializer)
+                .map_err(|error| parse_error(describe(error.path(), &error.inner().message())))
+        }
+        _ => Err(ConfigError::Format {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+/// Puts the key first: serde names missing/unknown keys in its message, and the path names
+/// the key of a mistyped value.
+fn describe(path: &serde_path_to_error::Path, message: &dyn std::fmt::Display) -> String {
+    let path = path.to_string();
+    if path == "." || path.is_empty() {
+        message.to_string()
+    } else {
+        format!("key `{path}`: {message}")
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+fn url_with_scheme(key: &'static str, text: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|error| invalid(key, format!("not a URL ({error})")))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(invalid(
+            key,
+            format!("scheme must be one of {}", schemes.join(", ")),
+        ));
+    }
+    Ok(url)
+}
+
+fn address(key: &'static str, text: &str) -> Result<Address, ConfigError> {
+    let address = Address::parse_hex(text).map_err(|error| invalid(key, error.to_string()))?;
+    if address.is_zero() {
+        return Err(invalid(key, "must not be the zero address"));
+    }
+    Ok(address)
+}
+
+fn non_empty_path(key: &'static str, text: &str) -> Result<PathBuf, ConfigError> {
+    if text.trim().is_empty() {
+        return Err(invalid(key, "must not be empty"));
+    }
+    Ok(PathBuf::from(text))
+}
+
+fn positive_millis(key: &'static str, value: u64) -> Result<Duration, ConfigError> {
+    in_range(key, value, 1, u64::MAX).map(Duration::from_millis)
+}
+
+fn positive_secs(key: &'static str, value: u64) -> Result<Duration, ConfigError> {
+    in_range(key, value, 1, u64::MAX).map(Duration::from_secs)
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(key, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests;

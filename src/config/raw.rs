@@ -1,0 +1,63 @@
+//! The config file as written by the operator: Marlin's JSON keys unchanged plus our additions.
+//!
+//! Deserialised strictly (`deny_unknown_fields`), then validated into [`super::Config`]. Our
+//! additions all have defaults, so an unchanged Marlin config file is accepted as it is.
+
+use serde::Deserialize;
+
+/// One-to-one image of the file. Field docs say what the operator sets; units are in the names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    // Marlin's keys (protocol.md §7.1).
+    pub(super) workerd_runtime_path: String,
+    pub(super) common_chain_id: u64,
+    pub(super) http_rpc_url: String,
+    pub(super) web_socket_url: String,
+    pub(super) executors_contract_addr: String,
+    pub(super) jobs_contract_addr: String,
+    pub(super) code_contract_addr: String,
+    pub(super) enclave_signer_file: String,
+    pub(super) execution_buffer_time: u64,
+    pub(super) num_selected_executors: u8,
+
+    // Our additions.
+    #[serde(default)]
+    pub(super) compat_unauthenticated_admin: bool,
+    #[serde(default = "default_bind_address")]
+    pub(super) http_bind_address: String,
+    #[serde(default = "default_job_capacity")]
+    pub(super) job_capacity: u64,
+    #[serde(default = "default_admin_signature_max_ttl_secs")]
+    pub(super) admin_signature_max_ttl_secs: u64,
+    #[serde(default = "default_admin_body_limit_bytes")]
+    pub(super) admin_body_limit_bytes: usize,
+    #[serde(default = "default_rpc_timeout_ms")]
+    pub(super) rpc_timeout_ms: u64,
+    #[serde(default = "default_chain_reconnect_max_backoff_ms")]
+    pub(super) chain_reconnect_max_backoff_ms: u64,
+}
+
+fn default_bind_address() -> String {
+    "127.0.0.1".to_owned()
+}
+
+fn default_job_capacity() -> u64 {
+    20
+}
+
+fn default_admin_signature_max_ttl_secs() -> u64 {
+    300
+}
+
+fn default_admin_body_limit_bytes() -> usize {
+    16 * 1024
+}
+
+fn default_rpc_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_chain_reconnect_max_backoff_ms() -> u64 {
+    30_000
+}

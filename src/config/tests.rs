@@ -1,0 +1,129 @@
+//! Config parsing and validation: Marlin's file unchanged, our examples, and one test per
+//! error class, each checking that the message names the key.
+
+use super::*;
+
+const MARLIN_JSON: &str = include_str!("../../config/marlin-compatible.example.json");
+const EXAMPLE_TOML: &str = include_str!("../../config/executor.example.toml");
+
+fn marlin_json_with(edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(MARLIN_JSON).unwrap();
+    edit(value.as_object_mut().unwrap());
+    value.to_string()
+}
+
+fn error_text(format: &str, text: &str) -> String {
+    Config::from_text(format, text).unwrap_err().to_string()
+}
+
+#[test]
+fn marlin_config_file_is_accepted_unchanged_with_our_defaults() {
+    let config = Config::from_text("json", MARLIN_JSON).unwrap();
+    assert_eq!(config.chain.chain_id, 421614);
+    assert_eq!(
+        config.chain.code_contract.to_string(),
+        "0x44fe06d2940b8782a0a9a9ffd09c65852c0156b1"
+    );
+    assert_eq!(config.execution_buffer_time, Duration::from_secs(20));
+    assert_eq!(config.num_selected_executors, 3);
+    assert!(!config.admin.compat_unauthenticated_admin);
+    assert_eq!(config.job_capacity, 20);
+    assert_eq!(config.http_bind_address.to_string(), "127.0.0.1");
+}
+
+#[test]
+fn example_toml_parses_and_sets_every_addition() {
+    let config = Config::from_text("toml", EXAMPLE_TOML).unwrap();
+    assert_eq!(config.chain.chain_id, 31337);
+    assert_eq!(config.admin.signature_max_ttl, Duration::from_secs(300));
+    assert_eq!(config.admin.body_limit_bytes, 16384);
+    assert_eq!(config.chain.rpc_timeout, Duration::from_millis(5000));
+    assert_eq!(config.chain.ws_rpc_url.scheme(), "ws");
+}
+
+#[test]
+fn missing_key_is_named() {
+    let text = marlin_json_with(|map| {
+        map.remove("jobs_contract_addr");
+    });
+    assert!(error_text("json", &text).contains("missing field `jobs_contract_addr`"));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let text = marlin_json_with(|map| {
+        map.insert("job_capacty".into(), 4.into());
+    });
+    assert!(error_text("json", &text).contains("unknown field `job_capacty`"));
+}
+
+#[test]
+fn mistyped_value_names_its_key() {
+    let text = marlin_json_with(|map| {
+        map.insert("common_chain_id".into(), "one".into());
+    });
+    let message = error_text("json", &text);
+    assert!(message.contains("key `common_chain_id`"), "{message}");
+    let toml = EXAMPLE_TOML.replace("job_capacity = 20", "job_capacity = \"many\"");
+    let message = error_text("toml", &toml);
+    assert!(message.contains("key `job_capacity`"), "{message}");
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    let cases: [(&str, serde_json::Value, &str); 6] = [
+        (
+            "jobs_contract_addr",
+            "0x1234".into(),
+            "`jobs_contract_addr`: expected 20 bytes",
+        ),
+        (
+            "code_contract_addr",
+            format!("0x{}", "0".repeat(40)).into(),
+            "`code_contract_addr`: must not be the zero",
+        ),
+        (
+            "http_rpc_url",
+            "ws://127.0.0.1:1".into(),
+            "`http_rpc_url`: scheme",
+        ),
+        (
+            "web_socket_url",
+            "not a url".into(),
+            "`web_socket_url`: not a URL",
+        ),
+        (
+            "num_selected_executors",
+            0.into(),
+            "`num_selected_executors`",
+        ),
+        (
+            "http_bind_address",
+            "localhost".into(),
+            "`http_bind_address`",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let text = marlin_json_with(|map| {
+            map.insert(key.into(), value);
+        });
+        let message = error_text("json", &text);
+        assert!(message.contains(expected), "{key}: {message}");
+    }
+}
+
+#[test]
+fn unreadable_file_and_unknown_extension_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.json");
+    assert!(matches!(
+        Config::load(&missing),
+        Err(ConfigError::Read { .. })
+    ));
+    let yaml = dir.path().join("config.yaml");
+    std::fs::write(&yaml, "a: b").unwrap();
+    assert!(matches!(
+        Config::load(&yaml),
+        Err(ConfigError::Format { .. })
+    ));
+}

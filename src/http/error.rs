@@ -1,0 +1,66 @@
+//! `ApiError`: the one error type of the HTTP layer, mapped to status codes and plain-text
+//! bodies in Marlin's style (`<message>\n`). Bodies are our own fixed messages; no internal
+//! `Debug` text and no secret ever reaches a response.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::messages::setup::{AuthError, SetupError};
+
+/// Why an HTTP request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Refused by `NodeSetup`.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The body is not JSON of the expected shape.
+    #[error("Json deserialize error: {0}")]
+    Json(String),
+    /// The request did not say it carries JSON.
+    #[error("Content type error: expected application/json")]
+    ContentType,
+    /// Signature headers present but unreadable.
+    #[error("Owner signature headers malformed: {0}")]
+    SignatureHeaders(&'static str),
+    /// The actor behind the route is gone (shutdown in progress).
+    #[error("node is shutting down")]
+    Unavailable,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Setup(error) => setup_status(error),
+            Self::Json(_) | Self::ContentType | Self::SignatureHeaders(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{self}\n"))
+    }
+}
+
+fn setup_status(error: &SetupError) -> StatusCode {
+    match error {
+        SetupError::GasNonceUnavailable | SetupError::Signing => StatusCode::INTERNAL_SERVER_ERROR,
+        SetupError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        SetupError::Unauthorized(AuthError::Missing) => StatusCode::UNAUTHORIZED,
+        SetupError::Unauthorized(AuthError::Malformed) => StatusCode::BAD_REQUEST,
+        SetupError::Unauthorized(_) => StatusCode::FORBIDDEN,
+        SetupError::OwnerAlreadySet
+        | SetupError::OwnerHex(_)
+        | SetupError::OwnerLength
+        | SetupError::OwnerZero
+        | SetupError::GasKeyHex(_)
+        | SetupError::GasKeyLength
+        | SetupError::GasKeyScalar
+        | SetupError::GasKeyIsEnclaveKey
+        | SetupError::OwnerNotSet
+        | SetupError::GasKeyNotSet => StatusCode::BAD_REQUEST,
+    }
+}

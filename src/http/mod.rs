@@ -1,0 +1,49 @@
+//! The HTTP surface: Marlin's admin routes plus `/health`. Routes only send messages to actors.
+//!
+//! Every route shares [`HttpState`] (actor addresses, no data). Bodies are capped by
+//! `admin_body_limit_bytes` (larger: 413).
+
+mod admin;
+mod error;
+
+use actix::Addr;
+use actix_web::{get, web, HttpResponse};
+
+pub use admin::{EXPIRY_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
+pub use error::ApiError;
+
+use crate::actors::node_setup::NodeSetup;
+use crate::messages::setup::GetNodeStatus;
+
+/// Addresses of the actors routes talk to.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// Owner, gas key and registration.
+    pub setup: Addr<NodeSetup>,
+}
+
+/// Registers every route; `body_limit` caps request bodies in bytes.
+pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |config: &mut web::ServiceConfig| {
+        config
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .service(admin::index)
+            .service(admin::immutable_config)
+            .service(admin::mutable_config)
+            .service(admin::executor_details)
+            .service(admin::signed_registration_message)
+            .service(health);
+    }
+}
+
+/// Lifecycle state: configured, registered.
+#[get("/health")]
+async fn health(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
+    let status = state
+        .setup
+        .send(GetNodeStatus)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(HttpResponse::Ok().json(status))
+}

@@ -1,0 +1,25 @@
+//! serverless-executor: a node that runs untrusted JavaScript jobs for smart contracts, contained
+//! and fast, and signs every result with its enclave key.
+//!
+//! # Layout
+//! - [`config`]: the operator's file, validated into typed values.
+//! - [`domain`]: addresses, identity and other shared domain types.
+//! - [`secrets`]: key material, zeroized and never printed.
+//! - [`chain`]: the only module that speaks Ethereum (digests, signatures, logs, JSON-RPC).
+//! - [`actors`]: one actor per file, each owning its state.
+//! - [`messages`]: typed messages, grouped by receiving actor.
+//! - [`http`]: admin routes; they only send messages.
+//! - [`system`]: start order and wiring.
+//!
+//! See ARCHITECTURE.md for the code map and invariants.
+
+pub mod actors;
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod messages;
+pub mod secrets;
+pub mod system;
+pub mod telemetry;
