@@ -1,0 +1,107 @@
+//! Calls to our deployed contracts from the test side, through ethers and the ABI that
+//! `scripts/setup.sh` compiled: what an owner or a user does with `cast` or a wallet.
+
+use std::sync::Arc;
+
+use ethers::abi::Abi;
+use ethers::contract::Contract;
+use ethers::middleware::SignerMiddleware;
+use ethers::providers::{Http, Provider};
+use ethers::signers::LocalWallet;
+use ethers::types::{Address, Bytes, TransactionReceipt, U256};
+
+use super::{repo, wallet, TestChain};
+
+pub type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
+
+pub fn client(chain: &TestChain, key_hex: &str) -> Arc<Client> {
+    // Anvil mines at once; ethers' default 7 s receipt polling would only add waiting.
+    let provider = Provider::<Http>::try_from(chain.anvil.http_url())
+        .expect("provider")
+        .interval(std::time::Duration::from_millis(20));
+    Arc::new(SignerMiddleware::new(provider, wallet(key_hex)))
+}
+
+pub fn contract(name: &str, address: &str, client: Arc<Client>) -> Contract<Client> {
+    let path = repo().join("build/contracts").join(format!("{name}.json"));
+    let artifact: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("run scripts/setup.sh"))
+            .expect("JSON");
+    let abi: Abi = serde_json::from_value(artifact["abi"].clone()).expect("ABI");
+    Contract::new(address.parse::<Address>().expect("address"), abi, client)
+}
+
+/// Mints `amount` of the staking token to the key's account and approves `Executors`.
+pub async fn fund_stake(chain: &TestChain, key_hex: &str, amount: U256) {
+    let client = client(chain, key_hex);
+    let pond = contract("TestToken", &chain.deployment.pond, client.clone());
+    let executors: Address = chain.deployment.executors.parse().expect("address");
+    send(
+        pond.method::<_, ()>("mint", (client.address(), amount))
+            .expect("mint"),
+    )
+    .await
+    .expect("mint mined");
+    send(
+        pond.method::<_, bool>("approve", (executors, amount))
+            .expect("approve"),
+    )
+    .await
+    .expect("approve mined");
+}
+
+/// `registerExecutor` sent from `key_hex`'s account with a registration message from the node.
+pub async fn register_executor(
+    chain: &TestChain,
+    key_hex: &str,
+    public_key: &str,
+    message: &serde_json::Value,
+    stake: U256,
+) -> Result<TransactionReceipt, String> {
+    let client = client(chain, key_hex);
+    let executors = contract("Executors", &chain.deployment.executors, client);
+    let public_key: Bytes = public_key.parse().expect("public key hex");
+    let timestamp_ms = U256::from(super::now()) * 1000;
+    let attestation = (
+        public_key,
+        Bytes::from(vec![1; 48]),
+        Bytes::from(vec![2; 48]),
+        Bytes::from(vec![3; 48]),
+        timestamp_ms,
+    );
+    let signature: Bytes = message["signature"]
+        .as_str()
+        .expect("signature")
+        .parse()
+        .expect("hex");
+    let call = executors
+        .method::<_, ()>(
+            "registerExecutor",
+            (
+                Bytes::new(),
+                attestation,
+                U256::from(message["job_capacity"].as_u64().expect("capacity")),
+                U256::from(message["sign_timestamp"].as_u64().expect("timestamp")),
+                signature,
+                stake,
+                message["env"].as_u64().expect("env") as u8,
+            ),
+        )
+        .expect("registerExecutor in ABI");
+    send(call).await
+}
+
+/// Sends a call and waits for its receipt; a revert (at estimation or mined) is an `Err`.
+pub async fn send<D: ethers::abi::Detokenize>(
+    call: ethers::contract::ContractCall<Client, D>,
+) -> Result<TransactionReceipt, String> {
+    let pending = call.send().await.map_err(|error| format!("{error:?}"))?;
+    let receipt = pending
+        .await
+        .map_err(|error| format!("{error:?}"))?
+        .ok_or("dropped")?;
+    if receipt.status != Some(1.into()) {
+        return Err(format!("reverted: {receipt:?}"));
+    }
+    Ok(receipt)
+}

@@ -1,0 +1,442 @@
+//! Test harness: real anvil with our contracts deployed, the real node binary on free loopback
+//! ports, owner-signed admin calls computed independently of the node (ethers' EIP-712
+//! `TypedData`), and condition-based waiting. Every process is stopped by PID on drop.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+pub mod contracts;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ethers::signers::{LocalWallet, Signer as _};
+use ethers::types::transaction::eip712::TypedData;
+use serde_json::json;
+use tempfile::TempDir;
+
+/// Anvil's development keys (public knowledge; local chain only).
+pub const DEPLOYER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+pub const OWNER_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+pub const GAS_KEY: &str = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+pub const STRANGER_KEY: &str = "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+pub const CHAIN_ID: u64 = 31337;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool installed by `scripts/setup.sh`; fails the test with what to run if missing.
+pub fn tool(name: &str) -> PathBuf {
+    let path = repo().join(".tools/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh first",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Kills and reaps a child process; used by every drop.
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A local anvil chain on a free loopback port.
+pub struct Anvil {
+    child: Child,
+    pub port: u16,
+}
+
+impl Anvil {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(tool("anvil"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("anvil starts");
+        let anvil = Self { child, port };
+        let client = reqwest::Client::new();
+        let url = anvil.http_url();
+        wait_until(Duration::from_secs(20), "anvil to answer", || {
+            let request = client
+                .post(&url)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
+                .send();
+            async move {
+                request
+                    .await
+                    .is_ok_and(|response| response.status().is_success())
+            }
+        })
+        .await;
+        anvil
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// Addresses printed by `scripts/deploy-contracts.sh`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Deployment {
+    pub chain_id: u64,
+    pub pond: String,
+    pub usdc: String,
+    pub executors: String,
+    pub jobs: String,
+    pub code_contract: String,
+}
+
+/// Anvil plus our contracts.
+pub struct TestChain {
+    pub anvil: Anvil,
+    pub deployment: Deployment,
+}
+
+impl TestChain {
+    pub async fn start() -> Self {
+        let anvil = Anvil::start().await;
+        let output = Command::new(repo().join("scripts/deploy-contracts.sh"))
+            .args([
+                "--rpc-url",
+                &anvil.http_url(),
+                "--private-key",
+                &format!("0x{DEPLOYER_KEY}"),
+            ])
+            .current_dir(repo())
+            .output()
+            .expect("deploy script runs");
+        assert!(
+            output.status.success(),
+            "deploy failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let deployment = serde_json::from_slice(&output.stdout).expect("deploy prints JSON");
+        Self { anvil, deployment }
+    }
+}
+
+/// How to start a node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    pub compat_unauthenticated_admin: bool,
+    /// Replaces the HTTP RPC URL (e.g. a closed port to simulate an RPC outage).
+    pub http_rpc_url: Option<String>,
+    /// Reuse this enclave key instead of generating one.
+    pub enclave_key: Option<[u8; 32]>,
+}
+
+/// The real node binary, with its own config, key and log file in a temp dir.
+pub struct TestNode {
+    child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+    pub enclave_key: [u8; 32],
+    log_path: PathBuf,
+    pub http: reqwest::Client,
+}
+
+impl TestNode {
+    pub async fn start(chain: &TestChain, options: NodeOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let enclave_key = options.enclave_key.unwrap_or_else(|| {
+            let key = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+            key.to_bytes().into()
+        });
+        std::fs::write(dir.path().join("enclave.sec"), enclave_key).expect("key file");
+        let deployment = &chain.deployment;
+        let config = json!({
+            "workerd_runtime_path": repo().join(".tools/bin"),
+            "common_chain_id": deployment.chain_id,
+            "http_rpc_url": options.http_rpc_url.clone().unwrap_or_else(|| chain.anvil.http_url()),
+            "web_socket_url": chain.anvil.ws_url(),
+            "executors_contract_addr": deployment.executors,
+            "jobs_contract_addr": deployment.jobs,
+            "code_contract_addr": deployment.code_contract,
+            "enclave_signer_file": dir.path().join("enclave.sec"),
+            "execution_buffer_time": 10,
+            "num_selected_executors": 1,
+            "compat_unauthenticated_admin": options.compat_unauthenticated_admin,
+            "rpc_timeout_ms": 2000,
+            "chain_reconnect_max_backoff_ms": 1000,
+        });
+        let config_path = dir.path().join("config.json");
+        std::fs::write(&config_path, config.to_string()).expect("config file");
+        Self::spawn(dir, enclave_key, &config_path).await
+    }
+
+    async fn spawn(dir: TempDir, enclave_key: [u8; 32], config_path: &Path) -> Self {
+        let port = free_port();
+        let log_path = dir.path().join("node.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
+            .args(["--port", &port.to_string(), "--config-file"])
+            .arg(config_path)
+            .env("RUST_LOG", "debug")
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("node starts");
+        let mut node = Self {
+            child,
+            port,
+            dir,
+            enclave_key,
+            log_path,
+            http: reqwest::Client::new(),
+        };
+        let url = node.url("/");
+        let http = node.http.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!("node exited with {status}: {}", node.logs());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node not up: {}",
+                node.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        node
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn enclave_address(&self) -> String {
+        let key = k256::ecdsa::SigningKey::from_slice(&self.enclave_key).expect("valid key");
+        format!("{:?}", ethers::utils::secret_key_to_address(&key))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
+        self.post_raw(path, body.to_string(), &[]).await
+    }
+
+    /// POSTs `body` as JSON with extra headers; returns status and body text.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: String,
+        headers: &[(String, String)],
+    ) -> (u16, String) {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("request sent");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).expect("JSON body")
+    }
+
+    /// Sets the owner and gas key the way an operator would (no signature needed yet for the
+    /// owner; the gas key is signed by the owner).
+    pub async fn configure(&self) {
+        let owner = address_of_key(OWNER_KEY);
+        let (status, body) = self
+            .post_json("/immutable-config", &json!({"owner_address_hex": owner}))
+            .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "Immutable params configured!\n")
+        );
+        let body = json!({"gas_key_hex": GAS_KEY}).to_string();
+        let headers = owner_headers(
+            OWNER_KEY,
+            "/mutable-config",
+            &body,
+            &self.enclave_address(),
+            1,
+            now() + 60,
+        )
+        .await;
+        let (status, text) = self.post_raw("/mutable-config", body, &headers).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (200, "Mutable params configured!\n")
+        );
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+pub fn wallet(key_hex: &str) -> LocalWallet {
+    key_hex
+        .parse::<LocalWallet>()
+        .expect("valid key")
+        .with_chain_id(CHAIN_ID)
+}
+
+pub fn address_of_key(key_hex: &str) -> String {
+    format!("{:?}", wallet(key_hex).address())
+}
+
+/// The owner's `AdminRequest` signature headers, computed with ethers' generic EIP-712 encoder
+/// (independent of the node's hand-written digest).
+pub async fn owner_headers(
+    key_hex: &str,
+    route: &str,
+    body: &str,
+    enclave: &str,
+    nonce: u64,
+    expiry: u64,
+) -> Vec<(String, String)> {
+    let typed: TypedData = serde_json::from_value(json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}
+            ],
+            "AdminRequest": [
+                {"name": "route", "type": "string"},
+                {"name": "bodyHash", "type": "bytes32"},
+                {"name": "enclave", "type": "address"},
+                {"name": "nonce", "type": "uint64"},
+                {"name": "expiry", "type": "uint64"}
+            ]
+        },
+        "primaryType": "AdminRequest",
+        "domain": {"name": "serverless-executor.Admin", "version": "1", "chainId": CHAIN_ID},
+        "message": {
+            "route": route,
+            "bodyHash": format!("0x{}", hex::encode(ethers::utils::keccak256(body.as_bytes()))),
+            "enclave": enclave,
+            "nonce": nonce,
+            "expiry": expiry
+        }
+    }))
+    .expect("typed data");
+    let signature = wallet(key_hex)
+        .sign_typed_data(&typed)
+        .await
+        .expect("signs");
+    vec![
+        ("x-owner-signature".into(), format!("0x{signature}")),
+        ("x-owner-nonce".into(), nonce.to_string()),
+        ("x-owner-expiry".into(), expiry.to_string()),
+    ]
+}
+
+/// The `Register` digest computed with ethers' generic EIP-712 encoder.
+pub fn register_digest(owner: &str, job_capacity: u64, env: u8, sign_timestamp: u64) -> [u8; 32] {
+    let typed: TypedData = serde_json::from_value(json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"}
+            ],
+            "Register": [
+                {"name": "owner", "type": "address"},
+                {"name": "jobCapacity", "type": "uint256"},
+                {"name": "env", "type": "uint8"},
+                {"name": "signTimestamp", "type": "uint256"}
+            ]
+        },
+        "primaryType": "Register",
+        "domain": {"name": "marlin.oyster.Executors", "version": "1"},
+        "message": {
+            "owner": owner,
+            "jobCapacity": job_capacity,
+            "env": env,
+            "signTimestamp": sign_timestamp
+        }
+    }))
+    .expect("typed data");
+    use ethers::types::transaction::eip712::Eip712;
+    typed.encode_eip712().expect("encodes")
+}

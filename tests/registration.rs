@@ -1,0 +1,140 @@
+//! On-chain registration on anvil with our `Executors`: the node's signed registration message
+//! is accepted when the owner sends it, refused from anyone else, and the node notices the
+//! registration through its chain listener (and from chain state after a restart).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::contracts::{fund_stake, register_executor};
+use common::*;
+use ethers::types::U256;
+
+fn one_token() -> U256 {
+    U256::exp10(18)
+}
+
+async fn registered(node: &TestNode) -> bool {
+    node.get_json("/health").await["registered"] == true
+}
+
+#[tokio::test]
+async fn owner_registers_the_node_and_the_node_notices() {
+    let chain = TestChain::start().await;
+    let node = TestNode::start(&chain, NodeOptions::default()).await;
+    node.configure().await;
+    assert!(!registered(&node).await);
+
+    let details = node.get_json("/executor-details").await;
+    let message = node.get_json("/signed-registration-message").await;
+    fund_stake(&chain, STRANGER_KEY, one_token()).await;
+    let by_stranger = register_executor(
+        &chain,
+        STRANGER_KEY,
+        details["enclave_public_key"].as_str().unwrap(),
+        &message,
+        one_token(),
+    )
+    .await;
+    let error = by_stranger.unwrap_err();
+    let invalid_signer = hex::encode(&ethers::utils::id("ExecutorsInvalidSigner()")[..4]);
+    assert!(
+        error.contains(&invalid_signer),
+        "a stranger cannot use the owner's message: {error}"
+    );
+
+    fund_stake(&chain, OWNER_KEY, one_token()).await;
+    let receipt = register_executor(
+        &chain,
+        OWNER_KEY,
+        details["enclave_public_key"].as_str().unwrap(),
+        &message,
+        one_token(),
+    )
+    .await
+    .unwrap();
+    let topic = receipt
+        .logs
+        .iter()
+        .find_map(|log| log.topics.first().copied())
+        .unwrap();
+    assert_eq!(
+        format!("{topic:?}"),
+        "0xec0a27e4d50a399506fe5b90d1dfbf556cc157b511ace50f261f7770aeedb4b6"
+    );
+
+    wait_until(
+        Duration::from_secs(20),
+        "the node to see its registration",
+        || registered(&node),
+    )
+    .await;
+    let logs = node.logs();
+    assert!(logs.contains("Executor registered on chain."), "{logs}");
+    assert!(logs.contains(&node.enclave_address()), "{logs}");
+}
+
+#[tokio::test]
+async fn restarted_node_learns_its_registration_from_chain_state() {
+    let chain = TestChain::start().await;
+    let first = TestNode::start(&chain, NodeOptions::default()).await;
+    first.configure().await;
+    let details = first.get_json("/executor-details").await;
+    let message = first.get_json("/signed-registration-message").await;
+    fund_stake(&chain, OWNER_KEY, one_token()).await;
+    register_executor(
+        &chain,
+        OWNER_KEY,
+        details["enclave_public_key"].as_str().unwrap(),
+        &message,
+        one_token(),
+    )
+    .await
+    .unwrap();
+    let enclave_key = first.enclave_key;
+    drop(first);
+
+    // The restarted node is never asked for a registration message: knowing it is registered
+    // is a lifecycle matter, not a side effect of a GET.
+    let options = NodeOptions {
+        enclave_key: Some(enclave_key),
+        ..NodeOptions::default()
+    };
+    let second = TestNode::start(&chain, options).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the restarted node to read its registration",
+        || registered(&second),
+    )
+    .await;
+    assert!(second.logs().contains("Executor registered on chain."));
+}
+
+#[tokio::test]
+async fn stale_registration_signature_is_refused_by_the_contract() {
+    let chain = TestChain::start().await;
+    let node = TestNode::start(&chain, NodeOptions::default()).await;
+    node.configure().await;
+    let details = node.get_json("/executor-details").await;
+    let mut message = node.get_json("/signed-registration-message").await;
+    // Tampering with any signed field makes the contract recover a different signer.
+    message["job_capacity"] = serde_json::json!(21);
+    fund_stake(&chain, OWNER_KEY, one_token()).await;
+    let result = register_executor(
+        &chain,
+        OWNER_KEY,
+        details["enclave_public_key"].as_str().unwrap(),
+        &message,
+        one_token(),
+    )
+    .await;
+    let error = result.unwrap_err();
+    let invalid_signer = hex::encode(&ethers::utils::id("ExecutorsInvalidSigner()")[..4]);
+    assert!(
+        error.contains(&invalid_signer),
+        "expected ExecutorsInvalidSigner: {error}"
+    );
+    assert!(!registered(&node).await);
+}
