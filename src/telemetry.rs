@@ -1,4 +1,8 @@
 //! Tracing setup: one line per event to stdout, level from `RUST_LOG` (default `info`).
+//!
+//! Owns the global subscriber; receives and sends nothing.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,6 +12,8 @@ pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colour codes only on a terminal: log files and collectors get plain text.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(std::io::stdout)
         .init();
 }

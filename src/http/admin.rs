@@ -125,7 +125,23 @@ fn json_body<T: DeserializeOwned>(request: &HttpRequest, body: &[u8]) -> Result<
     if !is_json {
         return Err(ApiError::ContentType);
     }
-    serde_json::from_slice(body).map_err(|error| ApiError::Json(error.to_string()))
+    serde_json::from_slice(body).map_err(|error| ApiError::Json(describe_json_error(&error)))
+}
+
+/// serde's messages for wrong types and values quote the offending value, which may be a key
+/// sent in the wrong field; only messages that name fields alone are passed on.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        return message;
+    }
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "unreadable body",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "wrong type or value",
+        serde_json::error::Category::Eof => "unexpected end of body",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
 }
 
 /// Binds the route and the exact body bytes to the (optional) owner signature headers.
