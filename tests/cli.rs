@@ -114,7 +114,8 @@ fn missing_default_config_file_is_one_clear_line() {
 #[test]
 fn bad_config_fields_are_named_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, Box<dyn Fn(&mut serde_json::Value)>); 4] = [
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: [(&str, Edit); 4] = [
         (
             "jobs_contract_addr",
             Box::new(|c| {
