@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# scripts/demo.sh — the whole node lifecycle on a local chain, as an owner would do it:
+#   anvil on a free loopback port → our contracts deployed → a fresh enclave key → the node
+#   started → owner and gas key configured through the admin routes (the gas key call signed by
+#   the owner) → the signed registration message fetched → registerExecutor sent by the owner →
+#   the node noticing ExecutorRegistered.
+# Everything stays on 127.0.0.1. Processes are stopped on exit and on Ctrl-C.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/lib/common.sh
+source scripts/lib/common.sh
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo: ERROR: $*" >&2; exit 1; }
+
+ensure_apt curl jq
+scripts/setup.sh
+step "Building the node"
+cargo build --quiet --bin serverless-executor
+NODE_BIN="$ROOT/target/debug/serverless-executor"
+
+DEMO="$ROOT/.demo"
+rm -rf "$DEMO" && mkdir -p "$DEMO"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# cast looks unknown revert selectors up online unless its cache has them: keep it local.
+cast() { HOME="$ROOT/.tools/foundry-home" "$ROOT/.tools/bin/cast" "$@"; }
+
+# anvil's well-known development keys (local chain only): deployer, owner, gas payer.
+DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+OWNER_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+GAS_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
+OWNER=$(cast wallet address --private-key "$OWNER_KEY" | tr A-F a-f)
+
+step "Starting anvil"
+ANVIL_PORT=$(free_port)
+export ETH_RPC_URL="http://127.0.0.1:$ANVIL_PORT"
+.tools/bin/anvil --host 127.0.0.1 --port "$ANVIL_PORT" >"$DEMO/anvil.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 "anvil" cast chain-id
+echo "anvil on $ETH_RPC_URL (pid ${PIDS[0]})"
+
+step "Deploying Executors, Jobs, the code contract and the tokens"
+scripts/deploy-contracts.sh --rpc-url "$ETH_RPC_URL" --private-key "$DEPLOYER_KEY" --out "$DEMO/deploy.json" >/dev/null
+jq . "$DEMO/deploy.json"
+EXECUTORS=$(jq -r .executors "$DEMO/deploy.json")
+POND=$(jq -r .pond "$DEMO/deploy.json")
+
+step "Generating an enclave key and starting the node"
+"$NODE_BIN" keygen --out "$DEMO/enclave.sec"
+NODE_PORT=$(free_port)
+cat >"$DEMO/config.json" <<JSON
+{
+  "workerd_runtime_path": "$ROOT/.tools/bin/",
+  "common_chain_id": $(jq .chain_id "$DEMO/deploy.json"),
+  "http_rpc_url": "$ETH_RPC_URL",
+  "web_socket_url": "ws://127.0.0.1:$ANVIL_PORT",
+  "executors_contract_addr": "$EXECUTORS",
+  "jobs_contract_addr": "$(jq -r .jobs "$DEMO/deploy.json")",
+  "code_contract_addr": "$(jq -r .code_contract "$DEMO/deploy.json")",
+  "enclave_signer_file": "$DEMO/enclave.sec",
+  "execution_buffer_time": 10,
+  "num_selected_executors": 1
+}
+JSON
+"$NODE_BIN" --port "$NODE_PORT" --config-file "$DEMO/config.json" >"$DEMO/node.log" 2>&1 &
+PIDS+=($!)
+NODE="http://127.0.0.1:$NODE_PORT"
+wait_for 30 "the node" curl -sf "$NODE/"
+echo "node on $NODE (pid ${PIDS[1]}), log: $DEMO/node.log"
+
+step "Owner configures the node"
+curl -sf -X POST "$NODE/immutable-config" -H 'content-type: application/json' \
+    -d "{\"owner_address_hex\": \"$OWNER\"}"
+ENCLAVE=$(curl -sf "$NODE/executor-details" | jq -r .enclave_address)
+# Once the owner is set, /mutable-config must carry the owner's EIP-712 AdminRequest signature.
+BODY="{\"gas_key_hex\": \"$GAS_KEY\"}"
+EXPIRY=$(( $(date +%s) + 120 ))
+TYPED=$(jq -n --arg body_hash "$(cast keccak "$BODY")" --arg enclave "$ENCLAVE" --argjson expiry "$EXPIRY" \
+    --argjson chain "$(jq .chain_id "$DEMO/deploy.json")" '{
+  types: {
+    EIP712Domain: [{name: "name", type: "string"}, {name: "version", type: "string"}, {name: "chainId", type: "uint256"}],
+    AdminRequest: [{name: "route", type: "string"}, {name: "bodyHash", type: "bytes32"}, {name: "enclave", type: "address"},
+                   {name: "nonce", type: "uint64"}, {name: "expiry", type: "uint64"}]
+  },
+  primaryType: "AdminRequest",
+  domain: {name: "serverless-executor.Admin", version: "1", chainId: $chain},
+  message: {route: "/mutable-config", bodyHash: $body_hash, enclave: $enclave, nonce: 1, expiry: $expiry}
+}')
+OWNER_SIG=$(cast wallet sign --private-key "$OWNER_KEY" --data "$TYPED")
+curl -sf -X POST "$NODE/mutable-config" -H 'content-type: application/json' \
+    -H "x-owner-signature: $OWNER_SIG" -H "x-owner-nonce: 1" -H "x-owner-expiry: $EXPIRY" -d "$BODY"
+curl -sf "$NODE/executor-details" | jq .
+
+step "Fetching the signed registration message"
+REGISTRATION=$(curl -sf "$NODE/signed-registration-message")
+echo "$REGISTRATION" | jq .
+PUBKEY=$(curl -sf "$NODE/executor-details" | jq -r .enclave_public_key)
+
+step "Owner registers the node on Executors"
+cast send "$POND" "mint(address,uint256)" "$OWNER" 10ether --private-key "$OWNER_KEY" >/dev/null
+cast send "$POND" "approve(address,uint256)" "$EXECUTORS" 10ether --private-key "$OWNER_KEY" >/dev/null
+TS=$(echo "$REGISTRATION" | jq -r .sign_timestamp)
+cast send "$EXECUTORS" \
+    "registerExecutor(bytes,(bytes,bytes,bytes,bytes,uint256),uint256,uint256,bytes,uint256,uint8)" \
+    0x "($PUBKEY,0x,0x,0x,$(( $(date +%s) * 1000 )))" \
+    "$(echo "$REGISTRATION" | jq -r .job_capacity)" "$TS" "$(echo "$REGISTRATION" | jq -r .signature)" \
+    1ether "$(echo "$REGISTRATION" | jq -r .env)" \
+    --private-key "$OWNER_KEY" --json >"$DEMO/register.json"
+echo "registerExecutor mined in block $(cast to-dec "$(jq -r .blockNumber "$DEMO/register.json")")"
+
+step "The node notices ExecutorRegistered"
+registered() { curl -sf "$NODE/health" | jq -e '.registered == true'; }
+wait_for 30 "the node to see its registration" registered || die "the node did not notice its registration"
+grep -m1 "Executor registered on chain." "$DEMO/node.log"
+curl -sf "$NODE/health" | jq .
+printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s and seen by the node.\n' "$ENCLAVE" "$OWNER"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# scripts/lint.sh — formatting, clippy with warnings as errors, and docs with warnings as errors.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo fmt --all --check
+cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --quiet
