@@ -96,6 +96,29 @@ impl fmt::Display for ExecutionEnv {
     }
 }
 
+/// A 32-byte transaction hash; `JobCreated.codehash` is the hash of the code-upload transaction.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxHash(pub [u8; 32]);
+
+impl TxHash {
+    /// Parses `0x` + 64 hex digits (the prefix is optional).
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        decode_hex(text).ok()?.try_into().ok().map(Self)
+    }
+}
+
+impl fmt::Display for TxHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for TxHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// The enclave's public identity, derived from the enclave key. Public: safe to copy anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnclaveIdentity {
