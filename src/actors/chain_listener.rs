@@ -1,6 +1,6 @@
 //! `ChainListener` watches `Executors` for this enclave's registration and tells `NodeSetup`.
 //!
-//! Receives: [`FeedItem`]s from its own connection task ([`feed::run_feed`]). Sends:
+//! Receives: `FeedItem`s from its own connection task (`feed::run_feed`). Sends:
 //! [`ExecutorRegistered`], [`ExecutorDeregistered`] to `NodeSetup`. Owns the checkpoint (the
 //! highest block it has logs from), a de-duplication window and the reconnect backoff.
 //! Supervised: when the connection ends the actor stops, the supervisor restarts it, and it
