@@ -29,4 +29,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Internal: confine this process (cgroups, network namespace) and exec a program. The node
+    /// runs workerd this way; operators never need it.
+    #[command(hide = true)]
+    SandboxExec(crate::sandbox::launcher::SandboxArgs),
 }

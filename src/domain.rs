@@ -119,6 +119,43 @@ impl fmt::Debug for TxHash {
     }
 }
 
+/// How a job ended, as reported on chain. Every variant is a valid answer, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobOutcome {
+    /// The worker answered; the output is its response body.
+    Success,
+    /// The code transaction is missing, not mined, reverted or not sent to the code contract.
+    InvalidCodeTx,
+    /// The calldata is not a valid `saveCodeInCallData` call.
+    InvalidCalldata,
+    /// The module failed to load (syntax or compile error, or a throw at module top level).
+    SyntaxError,
+    /// The deadline passed before the worker answered.
+    Timeout,
+    /// The response body exceeded the output cap.
+    OutputTooLarge,
+    /// The job's cgroup recorded an OOM kill.
+    MemoryExceeded,
+    /// The handler threw (or its promise rejected) and nothing caught it.
+    UncaughtException,
+}
+
+impl JobOutcome {
+    /// The `errorCode` the Jobs contract expects.
+    pub const fn error_code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::InvalidCodeTx => 1,
+            Self::InvalidCalldata => 2,
+            Self::SyntaxError => 3,
+            Self::Timeout => 4,
+            Self::OutputTooLarge => 5,
+            Self::MemoryExceeded => 6,
+            Self::UncaughtException => 7,
+        }
+    }
+}
+
 /// The enclave's public identity, derived from the enclave key. Public: safe to copy anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnclaveIdentity {

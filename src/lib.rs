@@ -5,6 +5,7 @@
 //! - [`config`]: the operator's file, validated into typed values.
 //! - [`domain`]: addresses, identity and other shared domain types.
 //! - [`secrets`]: key material, zeroized and never printed.
+//! - [`sandbox`]: the launcher that confines workerd before it starts.
 //! - [`chain`]: the only module that speaks Ethereum (digests, signatures, logs, JSON-RPC).
 //! - [`actors`]: one actor per file, each owning its state.
 //! - [`messages`]: typed messages, grouped by receiving actor.
@@ -14,12 +15,16 @@
 //! See ARCHITECTURE.md for the code map and invariants.
 
 pub mod actors;
+pub mod cgroup;
 pub mod chain;
 pub mod cli;
+pub mod code;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod messages;
+pub mod sandbox;
 pub mod secrets;
 pub mod system;
 pub mod telemetry;
+pub mod workerd;

@@ -11,16 +11,44 @@ use tracing::{error, info};
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::Config;
+use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::secrets::SecretKey;
 use serverless_executor::{http, system, telemetry};
 
-#[actix_web::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::SandboxExec(args)) = &cli.command {
+        // No runtime, no logging setup: this process becomes workerd within microseconds.
+        return sandbox_exec(args);
+    }
+    actix_main(cli)
+}
+
+/// The launcher has no logger: it writes one line to its stderr, which the node captures.
+fn sandbox_exec(args: &SandboxArgs) -> ExitCode {
+    use std::io::Write as _;
+    let error = launcher::run(args);
+    let _ = writeln!(
+        std::io::stderr(),
+        "sandbox-exec: {error}: {}",
+        error_chain(&error)
+    );
+    ExitCode::from(launcher::LAUNCH_FAILED)
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    error
+        .source()
+        .map(|source| source.to_string())
+        .unwrap_or_default()
+}
+
+#[actix_web::main]
+async fn actix_main(cli: Cli) -> ExitCode {
     telemetry::init();
     let result = match cli.command {
         Some(Command::Keygen { ref out }) => keygen(out),
-        None => run(&cli).await,
+        Some(Command::SandboxExec(_)) | None => run(&cli).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,7 +70,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.config_file)?;
     let key = SecretKey::load(&config.enclave_signer_file)
         .with_context(|| "loading the enclave key (config key `enclave_signer_file`)")?;
-    let handles = system::start(&config, key)?;
+    let handles = system::start(&config, key).await?;
     info!(
         enclave_address = %handles.identity.address,
         bind = %config.http_bind_address,

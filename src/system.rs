@@ -1,20 +1,36 @@
 //! Start order and wiring of the actors; returns the handles the HTTP layer needs.
 //!
-//! Order: `Signer` (own thread) → `TxSender` → `NodeSetup` → `ChainListener` (supervised).
-//! Every address is passed explicitly to the constructor that needs it; nothing is looked up
-//! from a registry.
+//! Order: `Signer` (own thread) → `TxSender` → `NodeSetup` → `ChainListener` (supervised) →
+//! execution (`CodeStore`, `CgroupPool`, `PortPool`, `WorkerdRunner`, `JobScheduler`). Every
+//! address is passed explicitly to the constructor that needs it; nothing is looked up from a
+//! registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
+//! not usable: a node that cannot contain jobs must not announce capacity.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Actor, Arbiter, Supervisor};
+use tracing::info;
 
+use crate::actors::cgroup_pool::CgroupPool;
 use crate::actors::chain_listener::{ChainListener, RegistrationSink};
+use crate::actors::code_store::CodeStore;
+use crate::actors::job_scheduler::{JobScheduler, SchedulerLinks};
 use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
+use crate::actors::port_pool::PortPool;
 use crate::actors::signer::Signer;
 use crate::actors::tx_sender::TxSender;
+use crate::actors::workerd_runner::WorkerdRunner;
+use crate::cgroup::{CgroupError, CgroupLimits, Cgroups, CpuQuota};
 use crate::chain::rpc::{ChainRpc, RpcError};
-use crate::config::Config;
+use crate::config::{Config, ExecutionConfig};
 use crate::domain::EnclaveIdentity;
-use crate::http::HttpState;
+use crate::http::{DirectRunState, HttpState};
 use crate::secrets::SecretKey;
+use crate::workerd::run::{RunError, RunnerSettings};
+
+const CPU_PERIOD: Duration = Duration::from_millis(100);
 
 /// What `main` keeps after start.
 #[derive(Debug)]
@@ -33,10 +49,28 @@ pub enum StartError {
     /// The HTTP RPC client could not be built.
     #[error("cannot set up the chain RPC client")]
     Rpc(#[from] RpcError),
+    /// The cgroup controllers are missing or not writable.
+    #[error("cannot contain jobs: {0}")]
+    Cgroups(#[from] CgroupError),
+    /// workerd is not where the config says.
+    #[error("workerd not found at {0} (config key `workerd_runtime_path`)")]
+    Workerd(String),
+    /// The job directory cannot be prepared.
+    #[error("cannot prepare the job directory {path} (config key `job_dir`)")]
+    JobDir {
+        /// The directory.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The runner could not be built.
+    #[error("cannot set up the workerd runner")]
+    Runner(#[from] RunError),
 }
 
 /// Starts every actor. Must run inside an actix `System`.
-pub fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, StartError> {
+pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, StartError> {
     let (signer, identity) = Signer::new(enclave_key);
     let signer_arbiter = Arbiter::new();
     let signer = Signer::start_in_arbiter(&signer_arbiter.handle(), move |_| signer);
@@ -52,7 +86,7 @@ pub fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, StartEr
             compat_unauthenticated: config.admin.compat_unauthenticated_admin,
         },
         job_capacity: config.job_capacity,
-        signer: signer.recipient(),
+        signer: signer.clone().recipient(),
         tx_sender: tx_sender.recipient(),
     })
     .start();
@@ -63,11 +97,92 @@ pub fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, StartEr
     };
     let chain = config.chain.clone();
     let enclave = identity.address;
-    Supervisor::start(move |_| ChainListener::new(&chain, rpc, enclave, sink));
+    let listener_rpc = rpc.clone();
+    Supervisor::start(move |_| ChainListener::new(&chain, listener_rpc, enclave, sink));
 
+    let scheduler = start_execution(config, rpc).await?;
     Ok(Handles {
-        http: HttpState { setup },
+        http: HttpState {
+            setup,
+            direct_run: DirectRunState {
+                scheduler,
+                signer: signer.recipient(),
+                chain_id: config.chain.chain_id,
+                settings: config.direct_run.clone(),
+            },
+        },
         identity,
         signer_arbiter,
     })
+}
+
+async fn start_execution(
+    config: &Config,
+    rpc: ChainRpc,
+) -> Result<actix::Addr<JobScheduler>, StartError> {
+    let execution = &config.execution;
+    if !execution.workerd.is_file() {
+        return Err(StartError::Workerd(execution.workerd.display().to_string()));
+    }
+    prepare_job_dir(&execution.job_dir)?;
+    let cgroups = Cgroups::detect(
+        Path::new("/proc/self/mountinfo"),
+        &execution.cgroup_root,
+        &execution.cgroup_parent,
+    )?;
+    let stale = cgroups.clean_stale().await?;
+    info!(cgroups = %cgroups.describe(), stale_removed = stale, "Job containment ready.");
+
+    let capacity = usize::try_from(config.job_capacity).unwrap_or(usize::MAX);
+    let links = SchedulerLinks {
+        code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
+            .start()
+            .recipient(),
+        cgroups: CgroupPool::new(Arc::new(cgroups), limits(execution), capacity)
+            .start()
+            .recipient(),
+        ports: PortPool::new().start().recipient(),
+        runner: WorkerdRunner::new(runner_settings(execution)?)?
+            .start()
+            .recipient(),
+    };
+    Ok(JobScheduler::new(links, capacity, execution.queue_capacity).start())
+}
+
+fn limits(execution: &ExecutionConfig) -> CgroupLimits {
+    CgroupLimits {
+        memory_bytes: execution.memory_limit_bytes,
+        cpu: Some(CpuQuota {
+            quota: CPU_PERIOD * u32::try_from(execution.cpu_percent).unwrap_or(u32::MAX) / 100,
+            period: CPU_PERIOD,
+        }),
+        pids_max: execution.pids_max,
+    }
+}
+
+fn runner_settings(execution: &ExecutionConfig) -> Result<RunnerSettings, StartError> {
+    let launcher = std::env::current_exe().map_err(RunError::Spawn)?;
+    Ok(RunnerSettings {
+        workerd: execution.workerd.clone(),
+        launcher,
+        job_root: execution.job_dir.clone(),
+        max_output_bytes: execution.max_output_bytes,
+        isolate_network: execution.network_isolation,
+    })
+}
+
+/// Creates the job directory and removes what a previous run left in it.
+fn prepare_job_dir(dir: &Path) -> Result<(), StartError> {
+    let error = |source| StartError::JobDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(error)?;
+    for entry in std::fs::read_dir(dir).map_err(error)? {
+        let path = entry.map_err(error)?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(error)?;
+        }
+    }
+    Ok(())
 }

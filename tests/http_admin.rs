@@ -393,7 +393,7 @@ async fn registration_message_needs_both_configs_and_recovers_to_the_enclave() {
 
     let before = now();
     let message = node.get_json("/signed-registration-message").await;
-    assert_eq!(message["job_capacity"], 20);
+    assert_eq!(message["job_capacity"], 4, "the node's configured capacity");
     assert_eq!(message["env"], 1);
     assert_eq!(message["owner"], owner);
     let timestamp = message["sign_timestamp"].as_u64().unwrap();
@@ -402,7 +402,7 @@ async fn registration_message_needs_both_configs_and_recovers_to_the_enclave() {
     assert_eq!(signature.len(), 132);
     let signature: ethers::types::Signature = signature.parse().unwrap();
     assert!(signature.v == 27 || signature.v == 28);
-    let digest = register_digest(&owner, 20, 1, timestamp);
+    let digest = register_digest(&owner, 4, 1, timestamp);
     let signer = signature.recover(ethers::types::H256(digest)).unwrap();
     assert_eq!(format!("{signer:?}"), node.enclave_address());
 }

@@ -6,8 +6,18 @@
 //! | [`NodeSetup`](node_setup::NodeSetup) | owner, gas address, admin nonce, registration | admin messages, registration events | `SetGasKey`, `SignRegistration` |
 //! | [`TxSender`](tx_sender::TxSender) | gas key and nonce | `SetGasKey` | JSON-RPC |
 //! | [`ChainListener`](chain_listener::ChainListener) | websocket, checkpoint | its feed | registration events |
+//! | [`CodeStore`](code_store::CodeStore) | code cache | `FetchCode` | JSON-RPC |
+//! | [`JobScheduler`](job_scheduler::JobScheduler) | slots, queue, deadlines | `ExecuteJob` | `FetchCode`, `ReserveCgroup`, `ReservePort`, `RunJob` |
+//! | [`CgroupPool`](cgroup_pool::CgroupPool) | job cgroups | `ReserveCgroup`, `ReleaseCgroup` | — |
+//! | [`PortPool`](port_pool::PortPool) | bound listeners | `ReservePort` | — |
+//! | [`WorkerdRunner`](workerd_runner::WorkerdRunner) | HTTP client to workerd | `RunJob` | — |
 
+pub mod cgroup_pool;
 pub mod chain_listener;
+pub mod code_store;
+pub mod job_scheduler;
 pub mod node_setup;
+pub mod port_pool;
 pub mod signer;
 pub mod tx_sender;
+pub mod workerd_runner;

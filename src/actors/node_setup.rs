@@ -247,7 +247,7 @@ fn parse_gas_key(hex_text: &str, enclave: Address) -> Result<SecretKey, SetupErr
 }
 
 /// Unix seconds from the wall clock: signature timestamps are compared with block timestamps.
-fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())

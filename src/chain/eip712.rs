@@ -17,6 +17,12 @@ const SUBMIT_OUTPUT_TYPE: &str =
 const ADMIN_REQUEST_TYPE: &str =
     "AdminRequest(string route,bytes32 bodyHash,address enclave,uint64 nonce,uint64 expiry)";
 
+const DIRECT_RUN_RECEIPT_TYPE: &str = "DirectRunReceipt(bytes32 codeTx,bytes32 inputHash,bytes32 outputHash,uint256 totalTime,uint8 errorCode,uint256 signTimestamp)";
+
+/// Name of the domain of direct-run receipts: never `marlin.oyster.Jobs`, so a receipt can
+/// never be replayed as a `submitOutput`.
+pub const DIRECT_RUN_DOMAIN_NAME: &str = "serverless-executor.DirectRun";
+
 /// Name of the domain under which owners sign admin calls; never accepted by any contract.
 pub const ADMIN_DOMAIN_NAME: &str = "serverless-executor.Admin";
 
@@ -65,6 +71,42 @@ pub struct AdminRequestMessage<'a> {
     pub expiry: u64,
 }
 
+/// What the node signs for a job run through `POST /api/serverless`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectRunReceipt<'a> {
+    /// The chain id of the domain (the node's `common_chain_id`).
+    pub chain_id: u64,
+    /// The code-upload transaction.
+    pub code_tx: [u8; 32],
+    /// The input, hashed.
+    pub input: &'a [u8],
+    /// The output, hashed.
+    pub output: &'a [u8],
+    /// Milliseconds.
+    pub total_time_ms: u64,
+    /// The outcome code.
+    pub error_code: u8,
+    /// Unix seconds.
+    pub sign_timestamp: u64,
+}
+
+/// The digest of a direct-run receipt, under its own domain and type.
+pub fn direct_run_receipt_digest(receipt: &DirectRunReceipt<'_>) -> [u8; 32] {
+    let struct_hash = keccak256(concat_words(&[
+        keccak256(DIRECT_RUN_RECEIPT_TYPE),
+        receipt.code_tx,
+        keccak256(receipt.input),
+        keccak256(receipt.output),
+        u64_word(receipt.total_time_ms),
+        u64_word(u64::from(receipt.error_code)),
+        u64_word(receipt.sign_timestamp),
+    ]));
+    typed_data_digest(
+        chain_domain_separator(DIRECT_RUN_DOMAIN_NAME, receipt.chain_id),
+        struct_hash,
+    )
+}
+
 /// The digest `Executors` recovers the enclave address from.
 pub fn register_digest(message: &RegisterMessage) -> [u8; 32] {
     let struct_hash = keccak256(concat_words(&[
@@ -95,12 +137,7 @@ pub fn submit_output_digest(message: &SubmitOutputMessage<'_>) -> [u8; 32] {
 
 /// The digest an owner signs to authorise one admin call.
 pub fn admin_request_digest(message: &AdminRequestMessage<'_>) -> [u8; 32] {
-    let domain = keccak256(concat_words(&[
-        keccak256(DOMAIN_WITH_CHAIN_TYPE),
-        keccak256(ADMIN_DOMAIN_NAME),
-        keccak256("1"),
-        u64_word(message.chain_id),
-    ]));
+    let domain = chain_domain_separator(ADMIN_DOMAIN_NAME, message.chain_id);
     let struct_hash = keccak256(concat_words(&[
         keccak256(ADMIN_REQUEST_TYPE),
         keccak256(message.route),
@@ -115,6 +152,15 @@ pub fn admin_request_digest(message: &AdminRequestMessage<'_>) -> [u8; 32] {
 /// keccak-256, re-exported so callers outside `chain/` need no ethers import.
 pub fn keccak(bytes: impl AsRef<[u8]>) -> [u8; 32] {
     keccak256(bytes)
+}
+
+fn chain_domain_separator(name: &str, chain_id: u64) -> [u8; 32] {
+    keccak256(concat_words(&[
+        keccak256(DOMAIN_WITH_CHAIN_TYPE),
+        keccak256(name),
+        keccak256("1"),
+        u64_word(chain_id),
+    ]))
 }
 
 fn marlin_domain_separator(name: &str) -> [u8; 32] {
@@ -179,6 +225,27 @@ mod tests {
             keccak256(REGISTER_TYPE),
             hex32("0xcb0a8deacc8469b7863064f592608a4aaa1d53f404c1fb80308ea559b5911317")
         );
+    }
+
+    #[test]
+    fn direct_run_receipt_never_equals_the_submit_output_digest() {
+        let receipt = DirectRunReceipt {
+            chain_id: 31337,
+            code_tx: [1; 32],
+            input: b"in",
+            output: b"out",
+            total_time_ms: 5,
+            error_code: 0,
+            sign_timestamp: 9,
+        };
+        let output = submit_output_digest(&SubmitOutputMessage {
+            job_id: [1; 32],
+            output: b"out",
+            total_time_ms: 5,
+            error_code: 0,
+            sign_timestamp: 9,
+        });
+        assert_ne!(direct_run_receipt_digest(&receipt), output);
     }
 
     #[test]

@@ -61,6 +61,16 @@ impl ChainRpc {
         Ok(Self { provider, timeout })
     }
 
+    /// The provider, for calls written in sibling modules (e.g. `code_tx`).
+    pub(crate) fn provider(&self) -> &Provider<Http> {
+        &self.provider
+    }
+
+    /// The per-call bound.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The account's `pending` nonce, so transactions already in the pool are counted.
     pub async fn pending_nonce(&self, account: Address) -> Result<u64, RpcError> {
         let call = self

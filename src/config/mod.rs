@@ -34,6 +34,48 @@ pub struct Config {
     pub execution_buffer_time: Duration,
     /// Marlin's `num_selected_executors`; the chain loop reads the real value from `Jobs`.
     pub num_selected_executors: u8,
+    /// How jobs are run.
+    pub execution: ExecutionConfig,
+    /// The `POST /api/serverless` route.
+    pub direct_run: DirectRunConfig,
+}
+
+/// What the execution actors need.
+#[derive(Debug, Clone)]
+pub struct ExecutionConfig {
+    /// The workerd binary (`workerd_runtime_path/workerd`).
+    pub workerd: PathBuf,
+    /// Per-job directories are created (and removed) below it.
+    pub job_dir: PathBuf,
+    /// Where the cgroup filesystem is mounted.
+    pub cgroup_root: PathBuf,
+    /// The node's parent cgroup name; job cgroups are its children.
+    pub cgroup_parent: String,
+    /// Memory limit of one job.
+    pub memory_limit_bytes: u64,
+    /// CPU quota of one job, in percent of one CPU.
+    pub cpu_percent: u64,
+    /// Tasks (processes and threads) of one job.
+    pub pids_max: u64,
+    /// Jobs that may wait for a slot; more are refused (503 on the direct route).
+    pub queue_capacity: usize,
+    /// Largest output; more is outcome 5.
+    pub max_output_bytes: usize,
+    /// Bound of the code cache in bytes.
+    pub code_cache_bytes: usize,
+    /// Run workerd in an empty network namespace.
+    pub network_isolation: bool,
+}
+
+/// What the direct-run route needs.
+#[derive(Debug, Clone)]
+pub struct DirectRunConfig {
+    /// Serve `POST /api/serverless` at all.
+    pub enabled: bool,
+    /// The deadline of a direct run.
+    pub deadline: Duration,
+    /// Largest request body.
+    pub body_limit_bytes: usize,
 }
 
 /// What the chain-facing actors need.
@@ -148,11 +190,12 @@ impl Config {
                 1 << 20,
             )?,
         };
+        let workerd_runtime_path =
+            non_empty_path("workerd_runtime_path", &raw.workerd_runtime_path)?;
         Ok(Self {
-            workerd_runtime_path: non_empty_path(
-                "workerd_runtime_path",
-                &raw.workerd_runtime_path,
-            )?,
+            execution: execution_config(&raw, &workerd_runtime_path)?,
+            direct_run: direct_run_config(&raw)?,
+            workerd_runtime_path,
             enclave_signer_file: non_empty_path("enclave_signer_file", &raw.enclave_signer_file)?,
             chain,
             admin,
@@ -172,6 +215,44 @@ impl Config {
             )?,
         })
     }
+}
+
+fn execution_config(raw: &RawConfig, runtime: &Path) -> Result<ExecutionConfig, ConfigError> {
+    let memory_mib = in_range(
+        "job_memory_limit_mib",
+        raw.job_memory_limit_mib,
+        16,
+        1 << 20,
+    )?;
+    Ok(ExecutionConfig {
+        workerd: runtime.join("workerd"),
+        job_dir: match &raw.job_dir {
+            Some(dir) => non_empty_path("job_dir", dir)?,
+            None => runtime.join("jobs"),
+        },
+        cgroup_root: non_empty_path("cgroup_root", &raw.cgroup_root)?,
+        cgroup_parent: cgroup_name("cgroup_parent", &raw.cgroup_parent)?,
+        memory_limit_bytes: memory_mib * 1024 * 1024,
+        cpu_percent: in_range("job_cpu_percent", raw.job_cpu_percent, 1, 100 * 256)?,
+        pids_max: in_range("job_pids_max", raw.job_pids_max, 8, 1 << 16)?,
+        queue_capacity: in_range("job_queue_capacity", raw.job_queue_capacity, 0, 1 << 16)?,
+        max_output_bytes: in_range("max_output_bytes", raw.max_output_bytes, 1, 64 << 20)?,
+        code_cache_bytes: raw.code_cache_bytes,
+        network_isolation: raw.job_network_isolation,
+    })
+}
+
+fn direct_run_config(raw: &RawConfig) -> Result<DirectRunConfig, ConfigError> {
+    Ok(DirectRunConfig {
+        enabled: raw.direct_run_enabled,
+        deadline: positive_millis("direct_run_deadline_ms", raw.direct_run_deadline_ms)?,
+        body_limit_bytes: in_range(
+            "direct_run_body_limit_bytes",
+            raw.direct_run_body_limit_bytes,
+            256,
+            64 << 20,
+        )?,
+    })
 }
 
 fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
@@ -238,6 +319,18 @@ fn non_empty_path(key: &'static str, text: &str) -> Result<PathBuf, ConfigError>
         return Err(invalid(key, "must not be empty"));
     }
     Ok(PathBuf::from(text))
+}
+
+/// A single path component of letters, digits, `-` and `_`.
+fn cgroup_name(key: &'static str, text: &str) -> Result<String, ConfigError> {
+    let valid = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(invalid(key, "must be letters, digits, '-' or '_'"));
+    }
+    Ok(text.to_owned())
 }
 
 fn positive_millis(key: &'static str, value: u64) -> Result<Duration, ConfigError> {

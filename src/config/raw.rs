@@ -36,6 +36,78 @@ pub(super) struct RawConfig {
     pub(super) rpc_timeout_ms: u64,
     #[serde(default = "default_chain_reconnect_max_backoff_ms")]
     pub(super) chain_reconnect_max_backoff_ms: u64,
+
+    // Execution.
+    #[serde(default)]
+    pub(super) job_dir: Option<String>,
+    #[serde(default = "default_cgroup_root")]
+    pub(super) cgroup_root: String,
+    #[serde(default = "default_cgroup_parent")]
+    pub(super) cgroup_parent: String,
+    #[serde(default = "default_job_memory_limit_mib")]
+    pub(super) job_memory_limit_mib: u64,
+    #[serde(default = "default_job_cpu_percent")]
+    pub(super) job_cpu_percent: u64,
+    #[serde(default = "default_job_pids_max")]
+    pub(super) job_pids_max: u64,
+    #[serde(default = "default_job_queue_capacity")]
+    pub(super) job_queue_capacity: usize,
+    #[serde(default = "default_max_output_bytes")]
+    pub(super) max_output_bytes: usize,
+    #[serde(default = "default_code_cache_bytes")]
+    pub(super) code_cache_bytes: usize,
+    #[serde(default = "default_true")]
+    pub(super) job_network_isolation: bool,
+    #[serde(default = "default_true")]
+    pub(super) direct_run_enabled: bool,
+    #[serde(default = "default_direct_run_deadline_ms")]
+    pub(super) direct_run_deadline_ms: u64,
+    #[serde(default = "default_direct_run_body_limit_bytes")]
+    pub(super) direct_run_body_limit_bytes: usize,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_cgroup_root() -> String {
+    "/sys/fs/cgroup".to_owned()
+}
+
+fn default_cgroup_parent() -> String {
+    "serverless-executor".to_owned()
+}
+
+fn default_job_memory_limit_mib() -> u64 {
+    256
+}
+
+fn default_job_cpu_percent() -> u64 {
+    100
+}
+
+fn default_job_pids_max() -> u64 {
+    64
+}
+
+fn default_job_queue_capacity() -> usize {
+    64
+}
+
+fn default_max_output_bytes() -> usize {
+    20 * 1024
+}
+
+fn default_code_cache_bytes() -> usize {
+    64 * 1024 * 1024
+}
+
+fn default_direct_run_deadline_ms() -> u64 {
+    5_000
+}
+
+fn default_direct_run_body_limit_bytes() -> usize {
+    1024 * 1024
 }
 
 fn default_bind_address() -> String {

@@ -25,16 +25,26 @@ pub enum ApiError {
     /// The actor behind the route is gone (shutdown in progress).
     #[error("node is shutting down")]
     Unavailable,
+    /// `tx_hash` is not 32 bytes of hex.
+    #[error("tx_hash must be 0x followed by 64 hex digits")]
+    BadTxHash,
+    /// The job could not be run (sandbox or chain RPC failing); nothing was signed.
+    #[error("execution infrastructure unavailable: {0}")]
+    Infrastructure(String),
+    /// The route is disabled by configuration.
+    #[error("not found")]
+    NotFound,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Setup(error) => setup_status(error),
-            Self::Json(_) | Self::ContentType | Self::SignatureHeaders(_) => {
+            Self::Json(_) | Self::ContentType | Self::SignatureHeaders(_) | Self::BadTxHash => {
                 StatusCode::BAD_REQUEST
             }
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Infrastructure(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound => StatusCode::NOT_FOUND,
         }
     }
 

@@ -4,30 +4,59 @@
 //! `admin_body_limit_bytes` (larger: 413).
 
 mod admin;
+mod direct;
 mod error;
 
 use actix::Addr;
 use actix_web::{get, web, HttpResponse};
 
 pub use admin::{EXPIRY_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
+pub use direct::{
+    ERROR_CODE_HEADER, SIGNATURE_HEADER as RECEIPT_SIGNATURE_HEADER, SIGN_TIMESTAMP_HEADER,
+    TOTAL_TIME_HEADER,
+};
 pub use error::ApiError;
 
+use crate::actors::job_scheduler::JobScheduler;
 use crate::actors::node_setup::NodeSetup;
+use crate::config::DirectRunConfig;
 use crate::messages::setup::GetNodeStatus;
+use crate::messages::signing::SignReceipt;
 
 /// Addresses of the actors routes talk to.
 #[derive(Debug, Clone)]
 pub struct HttpState {
     /// Owner, gas key and registration.
     pub setup: Addr<NodeSetup>,
+    /// The direct-run route's links.
+    pub direct_run: DirectRunState,
 }
 
-/// Registers every route; `body_limit` caps request bodies in bytes.
+/// What `POST /api/serverless` needs.
+#[derive(Debug, Clone)]
+pub struct DirectRunState {
+    /// Runs jobs.
+    pub scheduler: Addr<JobScheduler>,
+    /// Signs receipts.
+    pub signer: actix::Recipient<SignReceipt>,
+    /// The receipt domain's chain id.
+    pub chain_id: u64,
+    /// Enabled, deadline, body limit.
+    pub settings: DirectRunConfig,
+}
+
+/// Registers every route; `body_limit` caps admin request bodies in bytes.
 pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |config: &mut web::ServiceConfig| {
+        let direct_limit = state.direct_run.settings.body_limit_bytes;
         config
             .app_data(web::Data::new(state.clone()))
             .app_data(web::PayloadConfig::new(body_limit))
+            .service(
+                web::scope("/api")
+                    .app_data(web::JsonConfig::default().limit(direct_limit))
+                    .service(direct::direct_run),
+            )
             .service(admin::index)
             .service(admin::immutable_config)
             .service(admin::mutable_config)

@@ -6,8 +6,14 @@
 //! | `setup.rs` | `NodeSetup` | HTTP admin routes |
 //! | `chain.rs` | `NodeSetup` (chain events) | `ChainListener` |
 //! | `tx.rs` | `TxSender` | `NodeSetup` |
+//! | `code.rs` | `CodeStore` | `JobScheduler` |
+//! | `pool.rs` | `CgroupPool`, `PortPool` | `JobScheduler`, `CgroupLease` |
+//! | `jobs.rs` | `JobScheduler`, `WorkerdRunner` | direct-run route, `JobScheduler` |
 
 pub mod chain;
+pub mod code;
+pub mod jobs;
+pub mod pool;
 pub mod setup;
 pub mod signing;
 pub mod tx;

@@ -13,6 +13,26 @@ pub struct SignRegistration {
     pub message: RegisterMessage,
 }
 
+/// Sign a receipt for a direct run (`POST /api/serverless`), under the direct-run domain.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Signature65, SignerError>")]
+pub struct SignReceipt {
+    /// The chain id of the receipt's domain.
+    pub chain_id: u64,
+    /// The code-upload transaction.
+    pub code_tx: [u8; 32],
+    /// The input that was run.
+    pub input: Vec<u8>,
+    /// The output returned.
+    pub output: Vec<u8>,
+    /// Milliseconds.
+    pub total_time_ms: u64,
+    /// The outcome code.
+    pub error_code: u8,
+    /// Unix seconds.
+    pub sign_timestamp: u64,
+}
+
 /// Why the signer could not sign.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignerError {

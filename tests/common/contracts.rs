@@ -105,3 +105,32 @@ pub async fn send<D: ethers::abi::Detokenize>(
     }
     Ok(receipt)
 }
+
+/// Uploads `code` through `saveCodeInCallData(string)` (selector 0xff7cdaf3) and returns the
+/// transaction hash, which jobs name as their `codehash`.
+pub async fn upload_code(chain: &TestChain, key_hex: &str, code: &[u8]) -> String {
+    let calldata = code_calldata(code);
+    send_raw(chain, key_hex, &chain.deployment.code_contract, calldata).await
+}
+
+/// `saveCodeInCallData(string)` calldata for raw bytes (the string need not be UTF-8).
+pub fn code_calldata(code: &[u8]) -> Vec<u8> {
+    let mut data = vec![0xff, 0x7c, 0xda, 0xf3];
+    data.extend(ethers::abi::encode(&[ethers::abi::Token::Bytes(
+        code.to_vec(),
+    )]));
+    data
+}
+
+/// Sends a transaction with raw calldata to `to`; returns its hash once mined successfully.
+pub async fn send_raw(chain: &TestChain, key_hex: &str, to: &str, data: Vec<u8>) -> String {
+    use ethers::middleware::Middleware;
+    let client = client(chain, key_hex);
+    let request = ethers::types::TransactionRequest::new()
+        .to(to.parse::<Address>().expect("address"))
+        .data(data);
+    let pending = client.send_transaction(request, None).await.expect("sent");
+    let receipt = pending.await.expect("mined").expect("receipt");
+    assert_eq!(receipt.status, Some(1.into()), "transaction succeeded");
+    format!("{:?}", receipt.transaction_hash)
+}

@@ -168,6 +168,17 @@ pub struct NodeOptions {
     pub http_rpc_url: Option<String>,
     /// Reuse this enclave key instead of generating one.
     pub enclave_key: Option<[u8; 32]>,
+    pub job_capacity: Option<u64>,
+    pub job_queue_capacity: Option<u64>,
+    pub job_memory_limit_mib: Option<u64>,
+    pub direct_run_deadline_ms: Option<u64>,
+}
+
+/// Unique within this machine: the process id and a counter.
+pub fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// The real node binary, with its own config, key and log file in a temp dir.
@@ -176,6 +187,7 @@ pub struct TestNode {
     pub port: u16,
     pub dir: TempDir,
     pub enclave_key: [u8; 32],
+    pub cgroup_parent: String,
     log_path: PathBuf,
     pub http: reqwest::Client,
 }
@@ -189,6 +201,7 @@ impl TestNode {
         });
         std::fs::write(dir.path().join("enclave.sec"), enclave_key).expect("key file");
         let deployment = &chain.deployment;
+        let cgroup_parent = format!("serverless-executor-test-{}", unique_suffix());
         let config = json!({
             "workerd_runtime_path": repo().join(".tools/bin"),
             "common_chain_id": deployment.chain_id,
@@ -203,13 +216,24 @@ impl TestNode {
             "compat_unauthenticated_admin": options.compat_unauthenticated_admin,
             "rpc_timeout_ms": 2000,
             "chain_reconnect_max_backoff_ms": 1000,
+            "job_dir": dir.path().join("jobs"),
+            "cgroup_parent": cgroup_parent,
+            "job_capacity": options.job_capacity.unwrap_or(4),
+            "job_queue_capacity": options.job_queue_capacity.unwrap_or(64),
+            "job_memory_limit_mib": options.job_memory_limit_mib.unwrap_or(128),
+            "direct_run_deadline_ms": options.direct_run_deadline_ms.unwrap_or(5000),
         });
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("config file");
-        Self::spawn(dir, enclave_key, &config_path).await
+        Self::spawn(dir, enclave_key, cgroup_parent, &config_path).await
     }
 
-    async fn spawn(dir: TempDir, enclave_key: [u8; 32], config_path: &Path) -> Self {
+    async fn spawn(
+        dir: TempDir,
+        enclave_key: [u8; 32],
+        cgroup_parent: String,
+        config_path: &Path,
+    ) -> Self {
         let port = free_port();
         let log_path = dir.path().join("node.log");
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -226,8 +250,12 @@ impl TestNode {
             port,
             dir,
             enclave_key,
+            cgroup_parent,
             log_path,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
         };
         let url = node.url("/");
         let http = node.http.clone();
@@ -252,6 +280,10 @@ impl TestNode {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         node
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {

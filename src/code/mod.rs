@@ -1,0 +1,14 @@
+//! User code: how it is carried in a code-upload transaction and how the node keeps it.
+//!
+//! Pure building blocks for the `CodeStore` actor, with no I/O and no ethers types:
+//! - [`calldata`]: strict ABI decoding of `saveCodeInCallData(string)` and
+//!   `saveCodeInCallData(string,bytes)` (job outcome 2 when it fails);
+//! - [`cache`]: the byte-bounded LRU cache of decoded code, keyed by the upload's tx hash;
+//! - [`retry`]: the backoff schedule for transient RPC failures while fetching code.
+//!
+//! The chain side (fetching the transaction and judging it, outcome 1) is
+//! `crate::chain::code_tx`.
+
+pub mod cache;
+pub mod calldata;
+pub mod retry;

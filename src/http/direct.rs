@@ -1,0 +1,100 @@
+//! `POST /api/serverless`: run a job without a chain, as Marlin's v1 API did, for developers and
+//! the load harness.
+//!
+//! Body: `{"tx_hash": "0x…", "input": <JSON value or string>}`. Answers 200 with the user's
+//! output as the body and the outcome in headers: `X-Executor-Error-Code`,
+//! `X-Executor-Total-Time-Ms`, `X-Executor-Sign-Timestamp` and `X-Executor-Signature`, a receipt
+//! signed under the direct-run EIP-712 domain (never the Jobs domain, so it can never be
+//! submitted as an output). 503 with `Retry-After` when every slot and the queue are busy.
+
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{post, web, HttpResponse};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::HttpState;
+use crate::domain::TxHash;
+use crate::messages::jobs::{ExecuteJob, ScheduleError};
+use crate::messages::signing::SignReceipt;
+
+/// Response header: the outcome code (0..=7).
+pub const ERROR_CODE_HEADER: &str = "x-executor-error-code";
+/// Response header: total time in milliseconds.
+pub const TOTAL_TIME_HEADER: &str = "x-executor-total-time-ms";
+/// Response header: the receipt's signing time, unix seconds.
+pub const SIGN_TIMESTAMP_HEADER: &str = "x-executor-sign-timestamp";
+/// Response header: the receipt signature, `0x` + 130 hex.
+pub const SIGNATURE_HEADER: &str = "x-executor-signature";
+
+#[derive(Deserialize)]
+struct DirectRunBody {
+    tx_hash: String,
+    #[serde(default)]
+    input: serde_json::Value,
+}
+
+/// Runs the job and returns its output with a signed receipt.
+#[post("/serverless")]
+pub(super) async fn direct_run(
+    state: web::Data<HttpState>,
+    body: web::Json<DirectRunBody>,
+) -> Result<HttpResponse, ApiError> {
+    let direct = &state.direct_run;
+    if !direct.settings.enabled {
+        return Err(ApiError::NotFound);
+    }
+    let body = body.into_inner();
+    let code_tx = TxHash::parse_hex(&body.tx_hash).ok_or(ApiError::BadTxHash)?;
+    let input = match body.input {
+        serde_json::Value::String(text) => text.into_bytes(),
+        serde_json::Value::Null => Vec::new(),
+        value => value.to_string().into_bytes(),
+    };
+    let job = ExecuteJob {
+        code_tx,
+        input: input.clone(),
+        deadline: direct.settings.deadline,
+    };
+    let execution = match direct
+        .scheduler
+        .send(job)
+        .await
+        .map_err(|_| ApiError::Unavailable)?
+    {
+        Ok(execution) => execution,
+        Err(ScheduleError::Busy) => return Ok(busy()),
+        Err(ScheduleError::Infrastructure(reason)) => return Err(ApiError::Infrastructure(reason)),
+    };
+    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
+    let error_code = execution.outcome.error_code();
+    let sign_timestamp = crate::actors::node_setup::now_unix();
+    let receipt = SignReceipt {
+        chain_id: direct.chain_id,
+        code_tx: code_tx.0,
+        input,
+        output: execution.output.clone(),
+        total_time_ms,
+        error_code,
+        sign_timestamp,
+    };
+    let signature = direct
+        .signer
+        .send(receipt)
+        .await
+        .map_err(|_| ApiError::Unavailable)?
+        .map_err(|_| ApiError::Infrastructure("signing failed".into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((ERROR_CODE_HEADER, error_code.to_string()))
+        .insert_header((TOTAL_TIME_HEADER, total_time_ms.to_string()))
+        .insert_header((SIGN_TIMESTAMP_HEADER, sign_timestamp.to_string()))
+        .insert_header((SIGNATURE_HEADER, signature.to_string()))
+        .body(execution.output))
+}
+
+fn busy() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((RETRY_AFTER, HeaderValue::from_static("1")))
+        .content_type("text/plain; charset=utf-8")
+        .body("All execution slots and the queue are busy; retry later.\n")
+}

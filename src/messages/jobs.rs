@@ -1,0 +1,55 @@
+//! Messages understood by `JobScheduler` and `WorkerdRunner`.
+
+use std::time::Duration;
+
+use actix::Message;
+
+use crate::domain::{JobOutcome, TxHash};
+use crate::messages::pool::CgroupLease;
+use crate::workerd::classify::Classified;
+use crate::workerd::run::{RunError, RunSpec};
+
+/// Run a job end to end: fetch its code, run it in a sandbox, classify. Sent by the direct-run
+/// route (and later by the chain job loop).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Execution, ScheduleError>")]
+pub struct ExecuteJob {
+    /// The code-upload transaction.
+    pub code_tx: TxHash,
+    /// POSTed raw to the worker.
+    pub input: Vec<u8>,
+    /// The user's deadline, counted from acceptance.
+    pub deadline: Duration,
+}
+
+/// Run one workerd process in a leased cgroup. Sent by `JobScheduler`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Classified, RunError>")]
+pub struct RunJob {
+    /// What to run and where to listen.
+    pub spec: RunSpec,
+    /// The job's cgroup; released when the run ends.
+    pub cgroup: CgroupLease,
+}
+
+/// How a job ended: always a valid answer to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// The outcome code's meaning.
+    pub outcome: JobOutcome,
+    /// The response body on success, empty otherwise.
+    pub output: Vec<u8>,
+    /// From acceptance to the end, capped at the deadline (equal to it on a timeout).
+    pub total_time: Duration,
+}
+
+/// Why a job has no outcome. Never signed; the caller retries later or reports loudly.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// All slots and the bounded queue are full.
+    #[error("all execution slots and the queue are busy")]
+    Busy,
+    /// The sandbox or the chain kept failing until the deadline.
+    #[error("infrastructure fault: {0}")]
+    Infrastructure(String),
+}

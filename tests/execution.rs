@@ -1,0 +1,372 @@
+//! The execution engine end to end through `POST /api/serverless`: code uploaded on anvil, run
+//! in the real workerd inside real cgroups and an empty network namespace, every outcome code
+//! classified from evidence, receipts signed under their own domain, and nothing left behind.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::contracts::{code_calldata, send_raw, upload_code};
+use common::*;
+use serde_json::json;
+
+const PRIME_FACTORS: &str = r#"
+export default {
+  async fetch(request) {
+    const { num } = await request.json();
+    let n = num;
+    const factors = [];
+    for (let d = 2; d * d <= n; d++) {
+      while (n % d === 0) { factors.push(d); n /= d; }
+    }
+    if (n > 1) factors.push(n);
+    return new Response(factors.join(","));
+  }
+};
+"#;
+
+struct Run {
+    status: u16,
+    error_code: Option<u8>,
+    body: Vec<u8>,
+    headers: reqwest::header::HeaderMap,
+}
+
+async fn run(node: &TestNode, tx_hash: &str, input: serde_json::Value) -> Run {
+    let response = node
+        .http
+        .post(node.url("/api/serverless"))
+        .json(&json!({"tx_hash": tx_hash, "input": input}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let error_code = headers
+        .get("x-executor-error-code")
+        .map(|value| value.to_str().unwrap().parse().unwrap());
+    let body = response.bytes().await.unwrap().to_vec();
+    Run {
+        status,
+        error_code,
+        body,
+        headers,
+    }
+}
+
+async fn setup(options: NodeOptions) -> (TestChain, TestNode) {
+    let chain = TestChain::start().await;
+    let node = TestNode::start(&chain, options).await;
+    (chain, node)
+}
+
+#[tokio::test]
+async fn prime_factor_example_runs_and_its_receipt_recovers_to_the_enclave() {
+    let (chain, node) = setup(NodeOptions::default()).await;
+    let tx = upload_code(&chain, STRANGER_KEY, PRIME_FACTORS.as_bytes()).await;
+    for (num, expected) in [(10, "2,5"), (20, "2,2,5"), (600, "2,2,2,3,5,5")] {
+        let result = run(&node, &tx, json!({"num": num})).await;
+        assert_eq!(
+            result.status,
+            200,
+            "{}: {}",
+            String::from_utf8_lossy(&result.body),
+            node.logs()
+        );
+        assert_eq!(result.error_code, Some(0));
+        assert_eq!(String::from_utf8(result.body.clone()).unwrap(), expected);
+        let header = |name: &str| {
+            result
+                .headers
+                .get(name)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let total: u64 = header("x-executor-total-time-ms").parse().unwrap();
+        assert!(total <= 5000);
+        let digest = receipt_digest(
+            &tx,
+            json!({"num": num}).to_string().as_bytes(),
+            expected.as_bytes(),
+            total,
+            0,
+            header("x-executor-sign-timestamp").parse().unwrap(),
+        );
+        let signature: ethers::types::Signature = header("x-executor-signature").parse().unwrap();
+        let signer = signature.recover(ethers::types::H256(digest)).unwrap();
+        assert_eq!(format!("{signer:?}"), node.enclave_address());
+    }
+}
+
+#[tokio::test]
+async fn every_outcome_code_is_classified_from_evidence() {
+    let options = NodeOptions {
+        direct_run_deadline_ms: Some(3000),
+        ..NodeOptions::default()
+    };
+    let (chain, node) = setup(options).await;
+    let cases: [(&str, &str, u8); 7] = [
+        ("success", "export default { async fetch(r) { return new Response('ok:' + await r.text()); } };", 0),
+        ("syntax error", "export default { async fetch(r) { return new Response('x' }; };", 3),
+        ("top-level throw", "throw new Error('no'); export default {};", 3),
+        ("infinite loop", "export default { async fetch(r) { for (;;) {} } };", 4),
+        ("large output", "export default { async fetch(r) { return new Response('x'.repeat(30 * 1024)); } };", 5),
+        ("memory bomb", "export default { async fetch(r) { const a = []; for (;;) { a.push(new Uint8Array(1 << 20).fill(1)); } } };", 6),
+        ("uncaught exception", "export default { async fetch(r) { throw new Error('boom'); } };", 7),
+    ];
+    for (name, code, expected) in cases {
+        let tx = upload_code(&chain, STRANGER_KEY, code.as_bytes()).await;
+        let result = run(&node, &tx, json!("in")).await;
+        assert_eq!(
+            (result.status, result.error_code),
+            (200, Some(expected)),
+            "{name}"
+        );
+        if expected == 0 {
+            assert_eq!(result.body, b"ok:in");
+        } else {
+            assert!(result.body.is_empty(), "{name}: no output on error");
+        }
+        if expected == 4 {
+            assert_eq!(
+                result.headers.get("x-executor-total-time-ms").unwrap(),
+                "3000"
+            );
+        }
+    }
+    // A worker's own 500 is its answer, not an exception.
+    let code = "export default { async fetch(r) { return new Response('mine', { status: 500, headers: { 'x-serverless-executor-exception': 'guess' } }); } };";
+    let tx = upload_code(&chain, STRANGER_KEY, code.as_bytes()).await;
+    let result = run(&node, &tx, json!("")).await;
+    assert_eq!(
+        (result.error_code, result.body.as_slice()),
+        (Some(0), b"mine".as_slice())
+    );
+}
+
+#[tokio::test]
+async fn bad_code_transactions_map_to_codes_1_and_2() {
+    let (chain, node) = setup(NodeOptions::default()).await;
+    let missing = format!("0x{}", "ab".repeat(32));
+    assert_eq!(run(&node, &missing, json!("")).await.error_code, Some(1));
+    // The right calldata sent to another contract-less account.
+    let elsewhere = send_raw(
+        &chain,
+        STRANGER_KEY,
+        &address_of_key(GAS_KEY),
+        code_calldata(b"x"),
+    )
+    .await;
+    assert_eq!(run(&node, &elsewhere, json!("")).await.error_code, Some(1));
+    // Mined and accepted by the contract, but not a strict ABI encoding (trailing bytes).
+    let mut calldata = code_calldata(PRIME_FACTORS.as_bytes());
+    calldata.extend_from_slice(&[7u8; 32]);
+    let sloppy = send_raw(
+        &chain,
+        STRANGER_KEY,
+        &chain.deployment.code_contract,
+        calldata,
+    )
+    .await;
+    assert_eq!(run(&node, &sloppy, json!("")).await.error_code, Some(2));
+    let (status, _) = node
+        .post_json("/api/serverless", &json!({"tx_hash": "0x12", "input": {}}))
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn jobs_reach_no_network_and_a_streamed_huge_output_is_capped() {
+    let (chain, node) = setup(NodeOptions::default()).await;
+    let targets = [
+        "http://192.0.2.1/".to_owned(),
+        node.url("/executor-details"),
+        chain.anvil.http_url(),
+    ];
+    for target in targets {
+        let code = format!(
+            "export default {{ async fetch(r) {{ try {{ const res = await fetch('{target}'); return new Response('reached ' + res.status); }} catch (e) {{ return new Response('blocked'); }} }} }};"
+        );
+        let tx = upload_code(&chain, STRANGER_KEY, code.as_bytes()).await;
+        let result = run(&node, &tx, json!("")).await;
+        assert_eq!(
+            (result.error_code, result.body.as_slice()),
+            (Some(0), b"blocked".as_slice()),
+            "{target}"
+        );
+    }
+    // 50 MiB streamed in 1 MiB chunks: the node stops reading at the cap.
+    let code = "export default { async fetch(r) { let n = 0; const chunk = new Uint8Array(1 << 20).fill(120); return new Response(new ReadableStream({ pull(c) { if (n++ < 50) c.enqueue(chunk); else c.close(); } })); } };";
+    let tx = upload_code(&chain, STRANGER_KEY, code.as_bytes()).await;
+    assert_eq!(run(&node, &tx, json!("")).await.error_code, Some(5));
+}
+
+#[tokio::test]
+async fn code_ending_in_nul_bytes_runs_as_uploaded() {
+    let (chain, node) = setup(NodeOptions::default()).await;
+    let mut code =
+        b"export default { async fetch(r) { return new Response('nul ok'); } }; //".to_vec();
+    code.extend_from_slice(&[0, 0, 0]);
+    let tx = upload_code(&chain, STRANGER_KEY, &code).await;
+    let result = run(&node, &tx, json!("")).await;
+    assert_eq!(
+        (result.error_code, result.body.as_slice()),
+        (Some(0), b"nul ok".as_slice())
+    );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_jobs_with_capacity_four_all_complete() {
+    let options = NodeOptions {
+        job_capacity: Some(4),
+        ..NodeOptions::default()
+    };
+    let (chain, node) = setup(options).await;
+    let tx = upload_code(&chain, STRANGER_KEY, PRIME_FACTORS.as_bytes()).await;
+    let jobs = (0..50).map(|i| {
+        let node = &node;
+        let tx = tx.clone();
+        async move { (i, run(node, &tx, json!({"num": 2 * (i + 2)})).await) }
+    });
+    for (i, result) in futures::future::join_all(jobs).await {
+        assert_eq!(
+            (result.status, result.error_code),
+            (200, Some(0)),
+            "job {i}"
+        );
+        assert!(
+            String::from_utf8(result.body).unwrap().starts_with("2"),
+            "job {i}"
+        );
+    }
+    assert_nothing_left(&node).await;
+}
+
+#[tokio::test]
+async fn a_full_node_answers_503_with_retry_after_instead_of_queueing() {
+    let options = NodeOptions {
+        job_capacity: Some(1),
+        job_queue_capacity: Some(0),
+        direct_run_deadline_ms: Some(2000),
+        ..NodeOptions::default()
+    };
+    let (chain, node) = setup(options).await;
+    let tx = upload_code(
+        &chain,
+        STRANGER_KEY,
+        b"export default { async fetch(r) { for (;;) {} } };",
+    )
+    .await;
+    let busy = run(&node, &tx, json!(""));
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        node.http
+            .post(node.url("/api/serverless"))
+            .json(&json!({"tx_hash": tx, "input": ""}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let (first, second) = tokio::join!(busy, probe);
+    assert_eq!(first.error_code, Some(4));
+    assert_eq!(second.status().as_u16(), 503);
+    assert_eq!(second.headers().get("retry-after").unwrap(), "1");
+    assert_nothing_left(&node).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_killed_and_its_cgroup_removed() {
+    let options = NodeOptions {
+        direct_run_deadline_ms: Some(1000),
+        ..NodeOptions::default()
+    };
+    let (chain, node) = setup(options).await;
+    let tx = upload_code(
+        &chain,
+        STRANGER_KEY,
+        b"export default { async fetch(r) { for (;;) {} } };",
+    )
+    .await;
+    assert_eq!(run(&node, &tx, json!("")).await.error_code, Some(4));
+    assert_nothing_left(&node).await;
+}
+
+/// No job cgroup, no job file and no workerd child remain once the node is idle.
+async fn assert_nothing_left(node: &TestNode) {
+    let parent = node.cgroup_parent.clone();
+    let jobs_dir = node.dir.path().join("jobs");
+    wait_until(
+        Duration::from_secs(10),
+        "job cgroups and files to be removed",
+        || {
+            let parent = parent.clone();
+            let jobs_dir = jobs_dir.clone();
+            async move {
+                let no_cgroups = ["memory", "pids", "cpu", "unified", ""]
+                    .iter()
+                    .all(|hierarchy| {
+                        let dir = std::path::Path::new("/sys/fs/cgroup")
+                            .join(hierarchy)
+                            .join(&parent);
+                        std::fs::read_dir(dir)
+                            .map(|entries| entries.flatten().all(|entry| !entry.path().is_dir()))
+                            .unwrap_or(true)
+                    });
+                let no_files = std::fs::read_dir(&jobs_dir)
+                    .map(|mut e| e.next().is_none())
+                    .unwrap_or(true);
+                no_cgroups && no_files
+            }
+        },
+    )
+    .await;
+    let children =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", node.pid(), node.pid()))
+            .unwrap_or_default();
+    assert!(
+        children.trim().is_empty(),
+        "no workerd left under the node: {children}"
+    );
+}
+
+/// The direct-run receipt digest, computed with ethers' generic EIP-712 encoder.
+fn receipt_digest(
+    tx: &str,
+    input: &[u8],
+    output: &[u8],
+    total: u64,
+    code: u8,
+    ts: u64,
+) -> [u8; 32] {
+    use ethers::types::transaction::eip712::{Eip712, TypedData};
+    let hash = |bytes: &[u8]| format!("0x{}", hex::encode(ethers::utils::keccak256(bytes)));
+    let typed: TypedData = serde_json::from_value(json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}
+            ],
+            "DirectRunReceipt": [
+                {"name": "codeTx", "type": "bytes32"},
+                {"name": "inputHash", "type": "bytes32"},
+                {"name": "outputHash", "type": "bytes32"},
+                {"name": "totalTime", "type": "uint256"},
+                {"name": "errorCode", "type": "uint8"},
+                {"name": "signTimestamp", "type": "uint256"}
+            ]
+        },
+        "primaryType": "DirectRunReceipt",
+        "domain": {"name": "serverless-executor.DirectRun", "version": "1", "chainId": CHAIN_ID},
+        "message": {
+            "codeTx": tx, "inputHash": hash(input), "outputHash": hash(output),
+            "totalTime": total, "errorCode": code, "signTimestamp": ts
+        }
+    }))
+    .unwrap();
+    typed.encode_eip712().unwrap()
+}
