@@ -1,15 +1,18 @@
 //! `Signer` holds the enclave key and signs the node's EIP-712 messages.
 //!
-//! Receives: [`SignRegistration`], [`SignReceipt`]. Sends: nothing. Runs on its own arbiter thread so that
+//! Receives: [`SignRegistration`], [`SignOutput`], [`SignReceipt`]. Sends: nothing. Runs on its own arbiter thread so that
 //! signing (≈ 55 µs) never occupies the HTTP or chain workers. Invariant: the only holder of the enclave
 //! key; the key never leaves this actor and is zeroized when it stops.
 
 use actix::{Actor, Context, Handler};
 
 use crate::chain::ecdsa::{address_of, public_key_bytes, sign_digest, Signature65};
-use crate::chain::eip712::{direct_run_receipt_digest, register_digest, DirectRunReceipt};
+use crate::chain::eip712::{
+    direct_run_receipt_digest, register_digest, submit_output_digest, DirectRunReceipt,
+    SubmitOutputMessage,
+};
 use crate::domain::EnclaveIdentity;
-use crate::messages::signing::{SignReceipt, SignRegistration, SignerError};
+use crate::messages::signing::{SignOutput, SignReceipt, SignRegistration, SignerError};
 use crate::secrets::SecretKey;
 
 /// The enclave key's owner.
@@ -43,6 +46,20 @@ impl Handler<SignRegistration> for Signer {
 
     fn handle(&mut self, msg: SignRegistration, _: &mut Context<Self>) -> Self::Result {
         self.sign(&register_digest(&msg.message))
+    }
+}
+
+impl Handler<SignOutput> for Signer {
+    type Result = Result<Signature65, SignerError>;
+
+    fn handle(&mut self, msg: SignOutput, _: &mut Context<Self>) -> Self::Result {
+        self.sign(&submit_output_digest(&SubmitOutputMessage {
+            job_id: msg.job_id,
+            output: &msg.output,
+            total_time_ms: msg.total_time_ms,
+            error_code: msg.error_code,
+            sign_timestamp: msg.sign_timestamp,
+        }))
     }
 }
 

@@ -13,6 +13,22 @@ pub struct SignRegistration {
     pub message: RegisterMessage,
 }
 
+/// Sign Marlin's `SubmitOutput` message for `Jobs.submitOutput`. Sent by the chain job loop.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Signature65, SignerError>")]
+pub struct SignOutput {
+    /// Big-endian uint256 job id.
+    pub job_id: [u8; 32],
+    /// The output (empty unless the outcome is success).
+    pub output: Vec<u8>,
+    /// Milliseconds, capped at the deadline; equal to it on a timeout.
+    pub total_time_ms: u64,
+    /// The outcome code.
+    pub error_code: u8,
+    /// Unix seconds; the contract refuses signatures older than `SIGN_MAX_AGE`.
+    pub sign_timestamp: u64,
+}
+
 /// Sign a receipt for a direct run (`POST /api/serverless`), under the direct-run domain.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Signature65, SignerError>")]

@@ -134,3 +134,49 @@ pub async fn send_raw(chain: &TestChain, key_hex: &str, to: &str, data: Vec<u8>)
     assert_eq!(receipt.status, Some(1.into()), "transaction succeeded");
     format!("{:?}", receipt.transaction_hash)
 }
+
+/// Mints fee tokens to the key's account, approves `Jobs`, and creates a job; returns its id.
+pub async fn create_job(
+    chain: &TestChain,
+    key_hex: &str,
+    code_tx: &str,
+    input: &[u8],
+    deadline_ms: u64,
+) -> U256 {
+    let client = client(chain, key_hex);
+    let usdc = contract("TestToken", &chain.deployment.usdc, client.clone());
+    let jobs_address: Address = chain.deployment.jobs.parse().expect("address");
+    let escrow = U256::from(deadline_ms) * 2;
+    send(
+        usdc.method::<_, ()>("mint", (client.address(), escrow))
+            .expect("mint"),
+    )
+    .await
+    .expect("mint mined");
+    send(
+        usdc.method::<_, bool>("approve", (jobs_address, escrow))
+            .expect("approve"),
+    )
+    .await
+    .expect("approve mined");
+    let jobs = contract("Jobs", &chain.deployment.jobs, client);
+    let code_tx: ethers::types::H256 = code_tx.parse().expect("hash");
+    let call = jobs
+        .method::<_, U256>(
+            "createJob",
+            (
+                1u8,
+                code_tx.0,
+                Bytes::from(input.to_vec()),
+                U256::from(deadline_ms),
+            ),
+        )
+        .expect("createJob in ABI");
+    let receipt = send(call).await.expect("createJob mined");
+    let log = receipt
+        .logs
+        .iter()
+        .find(|log| log.topics.len() == 4)
+        .expect("JobCreated log");
+    U256::from_big_endian(log.topics[1].as_bytes())
+}
