@@ -29,10 +29,10 @@ use common::{address_of_key, free_port, TestChain, OWNER_KEY, STRANGER_KEY};
 
 const CACHE_BYTES: usize = 1 << 20;
 
-fn start_store(chain: &TestChain, rpc_url: &str) -> Addr<CodeStore> {
+fn start_store(code_contract: &str, rpc_url: &str) -> Addr<CodeStore> {
     let url = Url::parse(rpc_url).unwrap();
     let rpc = ChainRpc::new(&url, Duration::from_secs(2)).unwrap();
-    let code_contract = Address::parse_hex(&chain.deployment.code_contract).unwrap();
+    let code_contract = Address::parse_hex(code_contract).unwrap();
     CodeStore::new(rpc, code_contract, CACHE_BYTES).start()
 }
 
@@ -99,7 +99,7 @@ fn one_arg_calldata(code: &str) -> Vec<u8> {
 #[actix::test]
 async fn code_uploaded_in_either_form_comes_back_exactly() {
     let chain = TestChain::start().await;
-    let store = start_store(&chain, &chain.anvil.http_url());
+    let store = start_store(&chain.deployment.code_contract, &chain.anvil.http_url());
     let big = "// padding\n".repeat(1000) + "export default {};";
     let cases = [
         (
@@ -124,7 +124,7 @@ async fn code_uploaded_in_either_form_comes_back_exactly() {
 #[actix::test]
 async fn unusable_transactions_get_their_verdicts() {
     let chain = TestChain::start().await;
-    let store = start_store(&chain, &chain.anvil.http_url());
+    let store = start_store(&chain.deployment.code_contract, &chain.anvil.http_url());
     let valid = one_arg_calldata("export default {};");
     let eoa = address_of_key(OWNER_KEY);
     let to_eoa = send_raw(&chain, Some(&eoa), valid).await;
@@ -163,7 +163,7 @@ async fn unusable_transactions_get_their_verdicts() {
 #[actix::test]
 async fn a_pending_upload_is_pending_until_mined_and_never_cached_as_such() {
     let chain = TestChain::start().await;
-    let store = start_store(&chain, &chain.anvil.http_url());
+    let store = start_store(&chain.deployment.code_contract, &chain.anvil.http_url());
     let provider = Provider::<Http>::try_from(chain.anvil.http_url()).unwrap();
     let _: serde_json::Value = provider.request("evm_setAutomine", [false]).await.unwrap();
     let code = "export default { pending: true };";
@@ -188,24 +188,31 @@ async fn a_pending_upload_is_pending_until_mined_and_never_cached_as_such() {
     assert_eq!(&fetched[..], code.as_bytes());
 }
 
+/// Any address: with the RPC down the contract is never compared.
+const SOME_CONTRACT: &str = "0xc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+
+fn closed_port_url() -> String {
+    format!("http://127.0.0.1:{}", free_port())
+}
+
 #[actix::test]
 async fn an_unreachable_rpc_is_unavailable_at_the_deadline_not_a_verdict() {
-    let chain = TestChain::start().await;
-    let store = start_store(&chain, &format!("http://127.0.0.1:{}", free_port()));
+    tokio::time::pause();
+    let store = start_store(SOME_CONTRACT, &closed_port_url());
     let started = tokio::time::Instant::now();
     let result = fetch(&store, TxHash([0x42; 32]), Duration::from_millis(500)).await;
     assert_eq!(result.unwrap_err(), CodeError::Unavailable);
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(450) && waited < Duration::from_secs(3),
+        waited >= Duration::from_millis(500) && waited < Duration::from_millis(550),
         "kept retrying until the deadline, then answered: {waited:?}"
     );
 }
 
 #[actix::test]
 async fn waiters_on_one_failing_fetch_each_keep_their_own_deadline() {
-    let chain = TestChain::start().await;
-    let store = start_store(&chain, &format!("http://127.0.0.1:{}", free_port()));
+    tokio::time::pause();
+    let store = start_store(SOME_CONTRACT, &closed_port_url());
     let started = tokio::time::Instant::now();
     let hash = TxHash([0x42; 32]);
     let early = async {
@@ -298,7 +305,7 @@ async fn json_rpc_error_replies_are_retried_not_read_as_a_missing_tx() {
     }
     let seen = Arc::new(AtomicUsize::new(0));
     let url = flaky_rpc(answers, 5, seen.clone()).await;
-    let store = start_store(&chain, &url);
+    let store = start_store(&chain.deployment.code_contract, &url);
     let fetched = fetch(&store, hash, Duration::from_secs(10)).await.unwrap();
     assert_eq!(&fetched[..], code.as_bytes());
     assert!(
@@ -308,9 +315,22 @@ async fn json_rpc_error_replies_are_retried_not_read_as_a_missing_tx() {
 }
 
 #[actix::test]
+async fn rpc_error_replies_until_the_deadline_are_unavailable_not_missing() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let url = flaky_rpc(json!({}), usize::MAX, seen.clone()).await;
+    let store = start_store(SOME_CONTRACT, &url);
+    let result = fetch(&store, TxHash([0x42; 32]), Duration::from_secs(1)).await;
+    assert_eq!(result.unwrap_err(), CodeError::Unavailable);
+    assert!(
+        seen.load(Ordering::SeqCst) >= 4,
+        "retried until the deadline"
+    );
+}
+
+#[actix::test]
 async fn cached_code_is_served_without_the_rpc() {
     let chain = TestChain::start().await;
-    let store = start_store(&chain, &chain.anvil.http_url());
+    let store = start_store(&chain.deployment.code_contract, &chain.anvil.http_url());
     let code = "export default { cached: true };\0";
     let hash = upload(&chain, code, None).await;
     let first = fetch(&store, hash, Duration::from_secs(10)).await.unwrap();
@@ -330,7 +350,7 @@ async fn cached_code_is_served_without_the_rpc() {
 #[actix::test]
 async fn concurrent_requests_for_one_hash_share_one_fetch() {
     let chain = TestChain::start().await;
-    let store = start_store(&chain, &chain.anvil.http_url());
+    let store = start_store(&chain.deployment.code_contract, &chain.anvil.http_url());
     let hash = upload(&chain, "export default { shared: true };", Some(b"m")).await;
     let requests = (0..8).map(|_| fetch(&store, hash, Duration::from_secs(10)));
     let results = futures::future::join_all(requests).await;

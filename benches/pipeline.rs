@@ -1,0 +1,114 @@
+//! Per-job overhead of the whole pipeline around workerd, against a bare workerd start measured
+//! in the same run.
+//!
+//! `direct_run_cached_code`: POST /api/serverless on a real node (cgroup, sandbox launcher,
+//! network namespace, port lease, workerd, classification, receipt signature), code cached.
+//! `bare_workerd_start`: spawn workerd on a pre-bound socket, POST, read, kill, reap: the floor.
+//! The difference is the node's overhead. Needs root, `scripts/setup.sh` and a free CPU.
+
+#![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+
+use command_fds::{CommandFdExt, FdMapping};
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::json;
+
+const ECHO: &str = "export default { async fetch(r) { return new Response(await r.text()); } };";
+
+fn pipeline(c: &mut Criterion) {
+    let runtime = actix_rt_runtime();
+    let (chain, node, tx) = runtime.block_on(async {
+        let chain = common::TestChain::start().await;
+        let node = common::TestNode::start(&chain, common::NodeOptions::default()).await;
+        let tx =
+            common::contracts::upload_code(&chain, common::STRANGER_KEY, ECHO.as_bytes()).await;
+        (chain, node, tx)
+    });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut group = c.benchmark_group("per_job");
+    group.sample_size(30);
+    group.bench_function("direct_run_cached_code", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = client
+                .post(node.url("/api/serverless"))
+                .json(&json!({"tx_hash": tx, "input": "ping"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["x-executor-error-code"], "0");
+            assert_eq!(response.bytes().await.unwrap().as_ref(), b"ping");
+        });
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_bare_worker(dir.path());
+    group.bench_function("bare_workerd_start", |b| {
+        b.to_async(&runtime)
+            .iter(|| bare_workerd_job(dir.path(), &client));
+    });
+    group.finish();
+    drop(node);
+    drop(chain);
+}
+
+fn actix_rt_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn write_bare_worker(dir: &std::path::Path) {
+    std::fs::write(dir.join("user.js"), ECHO).unwrap();
+    std::fs::write(
+        dir.join("config.capnp"),
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker) ],
+  sockets = [ (name = "http", service = "main", http = ()) ],
+);
+const worker :Workerd.Worker = (
+  modules = [ (name = "user.js", esModule = embed "user.js") ],
+  compatibilityDate = "2023-03-07",
+);
+"#,
+    )
+    .unwrap();
+}
+
+async fn bare_workerd_job(dir: &std::path::Path, client: &reqwest::Client) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut command = tokio::process::Command::new(common::tool("workerd"));
+    command
+        .args(["serve", "config.capnp", "--socket-fd", "http=3"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let fd: OwnedFd = listener.into();
+    command
+        .fd_mappings(vec![FdMapping {
+            parent_fd: fd,
+            child_fd: 3,
+        }])
+        .unwrap();
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/"))
+        .body("ping")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().as_ref(), b"ping");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
