@@ -6,6 +6,9 @@
 //! - [`domain`]: addresses, identity and other shared domain types.
 //! - [`secrets`]: key material, zeroized and never printed.
 //! - [`sandbox`]: the launcher that confines workerd before it starts.
+//! - [`cgroup`]: cgroup v1/v2 backends: create, limit, kill, OOM evidence, remove.
+//! - [`code`]: strict calldata decoding and the code cache.
+//! - [`workerd`]: one job in one workerd process, and its classification.
 //! - [`chain`]: the only module that speaks Ethereum (digests, signatures, logs, JSON-RPC).
 //! - [`actors`]: one actor per file, each owning its state.
 //! - [`messages`]: typed messages, grouped by receiving actor.
