@@ -3,7 +3,8 @@
 #   anvil on a free loopback port → our contracts deployed → a fresh enclave key → the node
 #   started → owner and gas key configured through the admin routes (the gas key call signed by
 #   the owner) → the signed registration message fetched → registerExecutor sent by the owner →
-#   the node noticing ExecutorRegistered.
+#   the node noticing ExecutorRegistered → the prime-factor example uploaded through the code
+#   contract and run through POST /api/serverless, its output and receipt signature verified.
 # Everything stays on 127.0.0.1. Processes are stopped on exit and on Ctrl-C.
 set -euo pipefail
 
@@ -123,4 +124,42 @@ registered() { curl -sf "$NODE/health" | jq -e '.registered == true'; }
 wait_for 30 "the node to see its registration" registered || die "the node did not notice its registration"
 grep -m1 "Executor registered on chain." "$DEMO/node.log"
 curl -sf "$NODE/health" | jq .
-printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s and seen by the node.\n' "$ENCLAVE" "$OWNER"
+step "Uploading the prime-factor example through the code contract"
+CODE_CONTRACT=$(jq -r .code_contract "$DEMO/deploy.json")
+PRIME_FACTORS='export default {
+  async fetch(request) {
+    const { num } = await request.json();
+    let n = num; const factors = [];
+    for (let d = 2; d * d <= n; d++) { while (n % d === 0) { factors.push(d); n /= d; } }
+    if (n > 1) factors.push(n);
+    return new Response(factors.join(","));
+  }
+};'
+CODE_TX=$(cast send "$CODE_CONTRACT" "saveCodeInCallData(string)" "$PRIME_FACTORS" \
+    --private-key "$GAS_KEY" --json | jq -r .transactionHash)
+echo "code transaction: $CODE_TX"
+
+step "Running it through POST /api/serverless with input {\"num\": 600}"
+INPUT='{"num":600}'
+curl -sf -D "$DEMO/run.headers" -o "$DEMO/run.body" -X POST "$NODE/api/serverless" \
+    -H 'content-type: application/json' -d "{\"tx_hash\": \"$CODE_TX\", \"input\": $INPUT}"
+header() { grep -i "^$1:" "$DEMO/run.headers" | cut -d' ' -f2 | tr -d '\r'; }
+OUTPUT=$(cat "$DEMO/run.body")
+echo "output: $OUTPUT   error code: $(header x-executor-error-code)   total time: $(header x-executor-total-time-ms) ms"
+[[ "$OUTPUT" == "2,2,2,3,5,5" && "$(header x-executor-error-code)" == "0" ]] || die "unexpected job result"
+RECEIPT=$(jq -n --arg tx "$CODE_TX" --arg ih "$(cast keccak "$INPUT")" --arg oh "$(cast keccak "$OUTPUT")" \
+    --argjson t "$(header x-executor-total-time-ms)" --argjson ts "$(header x-executor-sign-timestamp)" \
+    --argjson chain "$(jq .chain_id "$DEMO/deploy.json")" '{
+  types: {
+    EIP712Domain: [{name: "name", type: "string"}, {name: "version", type: "string"}, {name: "chainId", type: "uint256"}],
+    DirectRunReceipt: [{name: "codeTx", type: "bytes32"}, {name: "inputHash", type: "bytes32"}, {name: "outputHash", type: "bytes32"},
+                       {name: "totalTime", type: "uint256"}, {name: "errorCode", type: "uint8"}, {name: "signTimestamp", type: "uint256"}]
+  },
+  primaryType: "DirectRunReceipt",
+  domain: {name: "serverless-executor.DirectRun", version: "1", chainId: $chain},
+  message: {codeTx: $tx, inputHash: $ih, outputHash: $oh, totalTime: $t, errorCode: 0, signTimestamp: $ts}
+}')
+cast wallet verify --address "$ENCLAVE" --data "$RECEIPT" "$(header x-executor-signature)" \
+    || die "the receipt does not recover to the enclave"
+
+printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s, seen by the node, and a job\nrun in workerd with its output %s signed by the enclave.\n' "$ENCLAVE" "$OWNER" "$OUTPUT"

@@ -376,6 +376,41 @@ impl TestNode {
 impl Drop for TestNode {
     fn drop(&mut self) {
         stop(&mut self.child);
+        remove_cgroup_parent(&self.cgroup_parent);
+    }
+}
+
+/// Removes a killed node's cgroup parent and any job cgroup still in it. Its workerd processes
+/// die with the node (parent-death signal), so the job cgroups empty within moments. Runs in
+/// `Drop`, hence synchronous waiting.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+pub fn remove_cgroup_parent(parent: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for hierarchy in ["memory", "cpu", "pids", "freezer", "unified", ""] {
+        let dir = Path::new("/sys/fs/cgroup").join(hierarchy).join(parent);
+        if !dir.is_dir() {
+            continue;
+        }
+        loop {
+            let children: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let removed = children
+                .iter()
+                .all(|child| std::fs::remove_dir(child).is_ok());
+            if (removed && std::fs::remove_dir(&dir).is_ok())
+                || std::time::Instant::now() > deadline
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
