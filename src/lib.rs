@@ -14,10 +14,12 @@
 //! - [`messages`]: typed messages, grouped by receiving actor.
 //! - [`http`]: admin routes; they only send messages.
 //! - [`system`]: start order and wiring.
+//! - [`backoff`]: the one retry schedule (capped exponential, jittered).
 //!
 //! See ARCHITECTURE.md for the code map and invariants.
 
 pub mod actors;
+pub mod backoff;
 pub mod cgroup;
 pub mod chain;
 pub mod cli;

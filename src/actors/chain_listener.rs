@@ -7,7 +7,6 @@
 //! reconnects after a capped, jittered backoff, backfilling from the checkpoint. It starts with
 //! the node, not with any HTTP call.
 
-mod backoff;
 mod feed;
 
 use std::collections::{HashSet, VecDeque};
@@ -18,12 +17,12 @@ use futures::channel::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::backoff::Backoff;
 use crate::chain::events::{decode_executor_log, log_position, ExecutorLog, LogPosition};
 use crate::chain::rpc::ChainRpc;
 use crate::config::ChainConfig;
 use crate::domain::Address;
 use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
-use backoff::Backoff;
 use feed::{run_feed, FeedItem, FeedSettings};
 
 /// Logs remembered for de-duplication (the overlap between backfill and live logs).
@@ -50,6 +49,7 @@ pub struct ChainListener {
     seen: HashSet<LogPosition>,
     seen_order: VecDeque<LogPosition>,
     backoff: Backoff,
+    restarted: bool,
     feed: Option<JoinHandle<()>>,
 }
 
@@ -74,6 +74,7 @@ impl ChainListener {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             backoff: Backoff::new(MIN_BACKOFF, chain.reconnect_max_backoff),
+            restarted: false,
             feed: None,
         }
     }
@@ -140,7 +141,12 @@ impl Actor for ChainListener {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let delay = self.backoff.next_delay();
+        // The first connection is immediate; a restart waits according to the backoff.
+        let delay = if self.restarted {
+            self.backoff.next_delay()
+        } else {
+            Duration::ZERO
+        };
         ctx.run_later(delay, |act, ctx| act.connect(ctx));
     }
 
@@ -153,6 +159,7 @@ impl Actor for ChainListener {
 
 impl Supervised for ChainListener {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        self.restarted = true;
         if let Some(feed) = self.feed.take() {
             feed.abort();
         }

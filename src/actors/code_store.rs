@@ -24,10 +24,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::backoff::Backoff;
 use crate::chain::rpc::ChainRpc;
 use crate::code::cache::CodeCache;
 use crate::code::calldata::decode_code_calldata;
-use crate::code::retry::RetryBackoff;
 use crate::domain::{Address, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 
@@ -143,7 +143,7 @@ async fn fetch_until(
     code_contract: Address,
     deadline: watch::Receiver<Instant>,
 ) -> CodeResult {
-    let mut backoff = RetryBackoff::new(FIRST_RETRY, MAX_RETRY);
+    let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
     loop {
         let until = *deadline.borrow();
         if Instant::now() >= until {

@@ -11,6 +11,7 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::types::{BlockNumber, Filter, Log, TransactionRequest, H160};
 use url::Url;
 
+use crate::backoff::Backoff;
 use crate::domain::{Address, ExecutionEnv};
 
 /// Why a JSON-RPC call failed.
@@ -151,29 +152,23 @@ fn decode_executor_record(output: &[u8]) -> Result<Option<ExecutorRecord>, RpcEr
     }))
 }
 
-/// Retries `call` up to `retries` more times with jittered exponential delays from `base`
-/// (Marlin's 5/25/125 ms schedule for `base` = 5 ms), returning the last error.
+/// Retries `call` up to `retries` more times, waiting per [`Backoff`] from `first`, and returns
+/// the last error.
 pub async fn with_retries<T, F, Fut>(
     retries: u32,
-    base: Duration,
+    first: Duration,
     mut call: F,
 ) -> Result<T, RpcError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, RpcError>>,
 {
-    let mut delay = base;
-    let mut attempt = 0;
+    let mut backoff = Backoff::new(first, first.saturating_mul(1 << retries.min(16)));
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(error) if attempt >= retries => return Err(error),
-            Err(_) => {
-                let jitter = rand::random::<f64>() * 0.5 + 0.75;
-                tokio::time::sleep(delay.mul_f64(jitter)).await;
-                delay = delay.saturating_mul(5);
-                attempt += 1;
-            }
+            Err(error) if backoff.attempt() >= retries => return Err(error),
+            Err(_) => tokio::time::sleep(backoff.next_delay()).await,
         }
     }
 }

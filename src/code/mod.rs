@@ -3,12 +3,10 @@
 //! Pure building blocks for the `CodeStore` actor, with no I/O and no ethers types:
 //! - [`calldata`]: strict ABI decoding of `saveCodeInCallData(string)` and
 //!   `saveCodeInCallData(string,bytes)` (job outcome 2 when it fails);
-//! - [`cache`]: the byte-bounded LRU cache of decoded code, keyed by the upload's tx hash;
-//! - [`retry`]: the backoff schedule for transient RPC failures while fetching code.
+//! - [`cache`]: the byte-bounded LRU cache of decoded code, keyed by the upload's tx hash.
 //!
 //! The chain side (fetching the transaction and judging it, outcome 1) is
 //! `crate::chain::code_tx`.
 
 pub mod cache;
 pub mod calldata;
-pub mod retry;

@@ -10,11 +10,12 @@ use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use super::HttpState;
+use crate::actors::node_setup::NodeSetup;
 use crate::chain::eip712::keccak;
 use crate::domain::decode_hex;
 use crate::messages::setup::{
     AdminCall, ConfigureGasKey, ConfigureOwner, GetExecutorDetails, GetSignedRegistration,
-    OwnerSignature,
+    OwnerSignature, SetupError,
 };
 
 /// Header carrying the owner's 65-byte signature, `0x` hex.
@@ -53,12 +54,7 @@ pub(super) async fn immutable_config(
         owner_hex: parsed.owner_address_hex,
         call,
     };
-    state
-        .setup
-        .send(message)
-        .await
-        .map_err(|_| ApiError::Unavailable)??;
-    Ok(text("Immutable params configured!"))
+    setup_call(&state, message, "Immutable params configured!").await
 }
 
 /// Installs or rotates the gas key.
@@ -74,12 +70,26 @@ pub(super) async fn mutable_config(
         gas_key_hex: parsed.gas_key_hex,
         call,
     };
+    setup_call(&state, message, "Mutable params configured!").await
+}
+
+/// Sends a mutating admin message to `NodeSetup` and answers Marlin's success string.
+async fn setup_call<M, R>(
+    state: &HttpState,
+    message: M,
+    success: &str,
+) -> Result<HttpResponse, ApiError>
+where
+    M: actix::Message<Result = Result<R, SetupError>> + Send + 'static,
+    R: Send + 'static,
+    NodeSetup: actix::Handler<M>,
+{
     state
         .setup
         .send(message)
         .await
         .map_err(|_| ApiError::Unavailable)??;
-    Ok(text("Mutable params configured!"))
+    Ok(text(success))
 }
 
 /// Enclave address and public key, owner and gas addresses.
