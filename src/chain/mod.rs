@@ -7,5 +7,7 @@ pub mod code_tx;
 pub mod ecdsa;
 pub mod eip712;
 pub mod events;
+pub mod jobs_events;
 pub mod rpc;
+pub mod tx_errors;
 pub mod wallet;
