@@ -377,15 +377,7 @@ async fn registration_message_needs_both_configs_and_recovers_to_the_enclave() {
         (400, "Mutable params not configured yet!\n".to_owned())
     );
     let body = json!({"gas_key_hex": GAS_KEY}).to_string();
-    let headers = owner_headers(
-        OWNER_KEY,
-        "/mutable-config",
-        &body,
-        &node.enclave_address(),
-        1,
-        now() + 60,
-    )
-    .await;
+    let headers = node.owner_signed("/mutable-config", &body, 1).await;
     assert_eq!(
         node.post_raw("/mutable-config", body, &headers).await.0,
         200

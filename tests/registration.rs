@@ -16,6 +16,24 @@ fn one_token() -> U256 {
     U256::exp10(18)
 }
 
+/// Stakes from `key_hex`'s account and sends `registerExecutor` with `message`.
+async fn register_from(
+    chain: &TestChain,
+    node: &TestNode,
+    key_hex: &str,
+    message: &serde_json::Value,
+) -> Result<ethers::types::TransactionReceipt, String> {
+    let details = node.get_json("/executor-details").await;
+    fund_stake(chain, key_hex, one_token()).await;
+    let public_key = details["enclave_public_key"].as_str().unwrap();
+    register_executor(chain, key_hex, public_key, message, one_token()).await
+}
+
+/// The revert selector of `ExecutorsInvalidSigner()`, as hex in ethers' error text.
+fn invalid_signer() -> String {
+    hex::encode(&ethers::utils::id("ExecutorsInvalidSigner()")[..4])
+}
+
 async fn registered(node: &TestNode) -> bool {
     node.get_json("/health").await["registered"] == true
 }
@@ -27,34 +45,18 @@ async fn owner_registers_the_node_and_the_node_notices() {
     node.configure().await;
     assert!(!registered(&node).await);
 
-    let details = node.get_json("/executor-details").await;
     let message = node.get_json("/signed-registration-message").await;
-    fund_stake(&chain, STRANGER_KEY, one_token()).await;
-    let by_stranger = register_executor(
-        &chain,
-        STRANGER_KEY,
-        details["enclave_public_key"].as_str().unwrap(),
-        &message,
-        one_token(),
-    )
-    .await;
-    let error = by_stranger.unwrap_err();
-    let invalid_signer = hex::encode(&ethers::utils::id("ExecutorsInvalidSigner()")[..4]);
+    let error = register_from(&chain, &node, STRANGER_KEY, &message)
+        .await
+        .unwrap_err();
     assert!(
-        error.contains(&invalid_signer),
+        error.contains(&invalid_signer()),
         "a stranger cannot use the owner's message: {error}"
     );
 
-    fund_stake(&chain, OWNER_KEY, one_token()).await;
-    let receipt = register_executor(
-        &chain,
-        OWNER_KEY,
-        details["enclave_public_key"].as_str().unwrap(),
-        &message,
-        one_token(),
-    )
-    .await
-    .unwrap();
+    let receipt = register_from(&chain, &node, OWNER_KEY, &message)
+        .await
+        .unwrap();
     let topic = receipt
         .logs
         .iter()
@@ -81,18 +83,10 @@ async fn restarted_node_learns_its_registration_from_chain_state() {
     let chain = TestChain::start().await;
     let first = TestNode::start(&chain, NodeOptions::default()).await;
     first.configure().await;
-    let details = first.get_json("/executor-details").await;
     let message = first.get_json("/signed-registration-message").await;
-    fund_stake(&chain, OWNER_KEY, one_token()).await;
-    register_executor(
-        &chain,
-        OWNER_KEY,
-        details["enclave_public_key"].as_str().unwrap(),
-        &message,
-        one_token(),
-    )
-    .await
-    .unwrap();
+    register_from(&chain, &first, OWNER_KEY, &message)
+        .await
+        .unwrap();
     let enclave_key = first.enclave_key;
     drop(first);
 
@@ -117,23 +111,14 @@ async fn stale_registration_signature_is_refused_by_the_contract() {
     let chain = TestChain::start().await;
     let node = TestNode::start(&chain, NodeOptions::default()).await;
     node.configure().await;
-    let details = node.get_json("/executor-details").await;
     let mut message = node.get_json("/signed-registration-message").await;
     // Tampering with any signed field makes the contract recover a different signer.
     message["job_capacity"] = serde_json::json!(21);
-    fund_stake(&chain, OWNER_KEY, one_token()).await;
-    let result = register_executor(
-        &chain,
-        OWNER_KEY,
-        details["enclave_public_key"].as_str().unwrap(),
-        &message,
-        one_token(),
-    )
-    .await;
-    let error = result.unwrap_err();
-    let invalid_signer = hex::encode(&ethers::utils::id("ExecutorsInvalidSigner()")[..4]);
+    let error = register_from(&chain, &node, OWNER_KEY, &message)
+        .await
+        .unwrap_err();
     assert!(
-        error.contains(&invalid_signer),
+        error.contains(&invalid_signer()),
         "expected ExecutorsInvalidSigner: {error}"
     );
     assert!(!registered(&node).await);

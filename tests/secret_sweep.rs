@@ -90,15 +90,7 @@ async fn no_log_line_or_response_contains_a_secret_key() {
     );
     let body = json!({"gas_key_hex": GAS_KEY}).to_string();
     responses.push(node.post_raw("/mutable-config", body.clone(), &[]).await.1);
-    let headers = owner_headers(
-        OWNER_KEY,
-        "/mutable-config",
-        &body,
-        &node.enclave_address(),
-        1,
-        now() + 60,
-    )
-    .await;
+    let headers = node.owner_signed("/mutable-config", &body, 1).await;
     responses.push(
         node.post_raw("/mutable-config", body.clone(), &headers)
             .await

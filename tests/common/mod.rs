@@ -344,6 +344,19 @@ impl TestNode {
         serde_json::from_str(&body).expect("JSON body")
     }
 
+    /// The owner's signature headers for `route` and `body` bound to this node's enclave.
+    pub async fn owner_signed(&self, route: &str, body: &str, nonce: u64) -> Vec<(String, String)> {
+        owner_headers(
+            OWNER_KEY,
+            route,
+            body,
+            &self.enclave_address(),
+            nonce,
+            now() + 60,
+        )
+        .await
+    }
+
     /// Sets the owner and gas key the way an operator would (no signature needed yet for the
     /// owner; the gas key is signed by the owner).
     pub async fn configure(&self) {
@@ -356,15 +369,7 @@ impl TestNode {
             (200, "Immutable params configured!\n")
         );
         let body = json!({"gas_key_hex": GAS_KEY}).to_string();
-        let headers = owner_headers(
-            OWNER_KEY,
-            "/mutable-config",
-            &body,
-            &self.enclave_address(),
-            1,
-            now() + 60,
-        )
-        .await;
+        let headers = self.owner_signed("/mutable-config", &body, 1).await;
         let (status, text) = self.post_raw("/mutable-config", body, &headers).await;
         assert_eq!(
             (status, text.as_str()),
