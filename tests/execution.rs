@@ -279,6 +279,29 @@ async fn a_full_node_answers_503_with_retry_after_instead_of_queueing() {
 }
 
 #[tokio::test]
+async fn an_rpc_outage_is_an_infrastructure_fault_not_an_outcome() {
+    let chain = TestChain::start().await;
+    let options = NodeOptions {
+        http_rpc_url: Some(format!("http://127.0.0.1:{}", free_port())),
+        direct_run_deadline_ms: Some(1500),
+        ..NodeOptions::default()
+    };
+    let node = TestNode::start(&chain, options).await;
+    let result = run(&node, &format!("0x{}", "cd".repeat(32)), json!("")).await;
+    assert_eq!(
+        result.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&result.body)
+    );
+    assert_eq!(
+        result.error_code, None,
+        "nothing is signed as the user's error"
+    );
+    assert!(result.headers.get("x-executor-signature").is_none());
+}
+
+#[tokio::test]
 async fn an_infinite_loop_is_killed_and_its_cgroup_removed() {
     let options = NodeOptions {
         direct_run_deadline_ms: Some(1000),

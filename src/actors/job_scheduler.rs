@@ -24,6 +24,8 @@ use crate::workerd::run::RunSpec;
 
 /// Pause between attempts after an infrastructure fault.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// How long past the deadline an actor may take to answer before we call it stuck.
+const ACTOR_MARGIN: Duration = Duration::from_secs(1);
 
 /// Where the scheduler sends its work.
 #[derive(Debug, Clone)]
@@ -129,8 +131,14 @@ async fn run_pipeline(
         code_tx: job.code_tx,
         deadline,
     });
-    let code = match tokio::time::timeout_at(deadline, code).await {
-        Err(_) => return Ok(job.finish(JobOutcome::Timeout, Vec::new())),
+    // `CodeStore` answers by the deadline itself (`Unavailable` if the chain kept failing); the
+    // margin only guards against a stuck actor. Neither is the user's timeout.
+    let code = match tokio::time::timeout_at(deadline + ACTOR_MARGIN, code).await {
+        Err(_) => {
+            return Err(ScheduleError::Infrastructure(
+                "code store did not answer".into(),
+            ))
+        }
         Ok(Err(_)) => return Err(ScheduleError::Infrastructure("code store stopped".into())),
         Ok(Ok(Ok(code))) => code,
         Ok(Ok(Err(CodeError::InvalidCodeTx(_)))) => {
@@ -146,8 +154,12 @@ async fn run_pipeline(
             ));
         }
     };
+    // No free slot before the deadline is the node's fault, not the user's: no outcome.
     let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline, slots.acquire_owned()).await else {
-        return Ok(job.finish(JobOutcome::Timeout, Vec::new()));
+        warn!(job = %job.name, "No execution slot freed before the deadline.");
+        return Err(ScheduleError::Infrastructure(
+            "no execution slot before the deadline".into(),
+        ));
     };
     loop {
         match attempt(&links, &job, &code, deadline).await {
