@@ -138,9 +138,16 @@ async fn start_execution(
         code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
             .start()
             .recipient(),
-        cgroups: CgroupPool::new(Arc::new(cgroups), limits(execution), capacity)
-            .start()
-            .recipient(),
+        // The scheduler bounds running jobs to `capacity`; the pool may hold as many again while
+        // finished jobs' cgroups are still being killed and removed, so a new job never waits
+        // on an old job's cleanup.
+        cgroups: CgroupPool::new(
+            Arc::new(cgroups),
+            limits(execution),
+            capacity.saturating_mul(2),
+        )
+        .start()
+        .recipient(),
         ports: PortPool::new().start().recipient(),
         runner: WorkerdRunner::new(runner_settings(execution)?)?
             .start()
