@@ -1,7 +1,7 @@
 //! Start order and wiring of the actors; returns the handles the HTTP layer needs.
 //!
-//! Order: `Signer` (own thread) → `TxSender` → `NodeSetup` → `ChainListener` (supervised) →
-//! execution (`CodeStore`, `CgroupPool`, `PortPool`, `WorkerdRunner`, `JobScheduler`). Every
+//! Order: `Signer` (own thread) → `TxSender` → `NodeSetup` → execution (`CodeStore`,
+//! `CgroupPool`, `PortPool`, `WorkerdRunner`, `JobScheduler`) → `ChainListener` (supervised). Every
 //! address is passed explicitly to the constructor that needs it; nothing is looked up from a
 //! registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
 //! not usable: a node that cannot contain jobs must not announce capacity.
@@ -14,9 +14,9 @@ use actix::{Actor, Arbiter, Supervisor};
 use tracing::info;
 
 use crate::actors::cgroup_pool::CgroupPool;
-use crate::actors::chain_listener::{ChainListener, RegistrationSink};
+use crate::actors::chain_listener::{ChainListener, ChainSink};
 use crate::actors::code_store::CodeStore;
-use crate::actors::job_scheduler::{JobScheduler, SchedulerLinks};
+use crate::actors::job_scheduler::{ChainLinks, JobScheduler, SchedulerLinks};
 use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
 use crate::actors::port_pool::PortPool;
 use crate::actors::signer::Signer;
@@ -76,7 +76,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     let signer = Signer::start_in_arbiter(&signer_arbiter.handle(), move |_| signer);
 
     let rpc = ChainRpc::new(&config.chain.http_rpc_url, config.chain.rpc_timeout)?;
-    let tx_sender = TxSender::new(rpc.clone(), config.chain.chain_id).start();
+    let tx_sender = TxSender::new(rpc.clone(), config.chain.chain_id, config.chain.jobs).start();
     let setup = NodeSetup::new(NodeSetupParts {
         identity,
         policy: AuthPolicy {
@@ -87,20 +87,25 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         },
         job_capacity: config.job_capacity,
         signer: signer.clone().recipient(),
-        tx_sender: tx_sender.recipient(),
+        tx_sender: tx_sender.clone().recipient(),
     })
     .start();
 
-    let sink = RegistrationSink {
+    let chain_links = ChainLinks {
+        enclave: identity.address,
+        signer: signer.clone().recipient(),
+        submit: tx_sender.clone().recipient(),
+        receipts: tx_sender.clone().recipient(),
+    };
+    let scheduler = start_execution(config, rpc.clone(), chain_links).await?;
+    let sink = ChainSink {
         registered: setup.clone().recipient(),
         deregistered: setup.clone().recipient(),
+        jobs: scheduler.clone().recipient(),
     };
     let chain = config.chain.clone();
     let enclave = identity.address;
-    let listener_rpc = rpc.clone();
-    Supervisor::start(move |_| ChainListener::new(&chain, listener_rpc, enclave, sink));
-
-    let scheduler = start_execution(config, rpc).await?;
+    Supervisor::start(move |_| ChainListener::new(&chain, rpc, enclave, sink));
     Ok(Handles {
         http: HttpState {
             setup,
@@ -119,6 +124,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
 async fn start_execution(
     config: &Config,
     rpc: ChainRpc,
+    chain: ChainLinks,
 ) -> Result<actix::Addr<JobScheduler>, StartError> {
     let execution = &config.execution;
     if !execution.workerd.is_file() {
@@ -152,6 +158,7 @@ async fn start_execution(
         runner: WorkerdRunner::new(runner_settings(execution)?)?
             .start()
             .recipient(),
+        chain,
     };
     Ok(JobScheduler::new(links, capacity, execution.queue_capacity).start())
 }

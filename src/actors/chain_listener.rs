@@ -1,7 +1,9 @@
-//! `ChainListener` watches `Executors` for this enclave's registration and tells `NodeSetup`.
+//! `ChainListener` watches `Executors` for this enclave's registration (telling `NodeSetup`) and
+//! `Jobs` for `JobCreated` in our environment (telling `JobScheduler`).
 //!
 //! Receives: `FeedItem`s from its own connection task (`feed::run_feed`). Sends:
-//! [`ExecutorRegistered`], [`ExecutorDeregistered`] to `NodeSetup`. Owns the checkpoint (the
+//! [`ExecutorRegistered`], [`ExecutorDeregistered`] to `NodeSetup`, [`ChainJobCreated`] to
+//! `JobScheduler`. Owns the checkpoint (the
 //! highest block it has logs from), a de-duplication window and the reconnect backoff.
 //! Supervised: when the connection ends the actor stops, the supervisor restarts it, and it
 //! reconnects after a capped, jittered backoff, backfilling from the checkpoint. It starts with
@@ -19,10 +21,12 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::chain::events::{decode_executor_log, log_position, ExecutorLog, LogPosition};
+use crate::chain::jobs_events::{decode_jobs_log, JobsLog};
 use crate::chain::rpc::ChainRpc;
 use crate::config::ChainConfig;
 use crate::domain::Address;
 use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
+use crate::messages::jobs::ChainJobCreated;
 use feed::{run_feed, FeedItem, FeedSettings};
 
 /// Logs remembered for de-duplication (the overlap between backfill and live logs).
@@ -30,13 +34,15 @@ const DEDUPE_WINDOW: usize = 4096;
 const FEED_CAPACITY: usize = 64;
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 
-/// Where `ChainListener` delivers registration changes.
+/// Where `ChainListener` delivers what it sees.
 #[derive(Debug, Clone)]
-pub struct RegistrationSink {
+pub struct ChainSink {
     /// Told when we are (found to be) registered.
     pub registered: Recipient<ExecutorRegistered>,
     /// Told when we are (found to be) not registered.
     pub deregistered: Recipient<ExecutorDeregistered>,
+    /// Told of every `JobCreated` for our environment.
+    pub jobs: Recipient<ChainJobCreated>,
 }
 
 /// The registration watcher.
@@ -44,7 +50,7 @@ pub struct RegistrationSink {
 pub struct ChainListener {
     settings: FeedSettings,
     rpc: ChainRpc,
-    sink: RegistrationSink,
+    sink: ChainSink,
     checkpoint: Option<u64>,
     seen: HashSet<LogPosition>,
     seen_order: VecDeque<LogPosition>,
@@ -55,16 +61,12 @@ pub struct ChainListener {
 
 impl ChainListener {
     /// A listener for `enclave`'s registration on the configured `Executors`.
-    pub fn new(
-        chain: &ChainConfig,
-        rpc: ChainRpc,
-        enclave: Address,
-        sink: RegistrationSink,
-    ) -> Self {
+    pub fn new(chain: &ChainConfig, rpc: ChainRpc, enclave: Address, sink: ChainSink) -> Self {
         Self {
             settings: FeedSettings {
                 ws_url: chain.ws_rpc_url.clone(),
                 executors: chain.executors,
+                jobs: chain.jobs,
                 enclave,
                 connect_timeout: chain.rpc_timeout,
             },
@@ -100,6 +102,9 @@ impl ChainListener {
             return;
         }
         self.checkpoint = Some(self.checkpoint.unwrap_or(0).max(position.block_number));
+        if log.address.0 == self.settings.jobs.0 {
+            return self.on_jobs_log(log, position.block_number);
+        }
         match decode_executor_log(log, self.settings.enclave) {
             Ok(ExecutorLog::Registered {
                 owner,
@@ -119,6 +124,14 @@ impl ChainListener {
             Err(error) => {
                 debug!(error = %error, block = position.block_number, "Ignored an undecodable log.")
             }
+        }
+    }
+
+    fn on_jobs_log(&mut self, log: &ethers::types::Log, block: u64) {
+        match decode_jobs_log(log) {
+            Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated { job }),
+            Ok(JobsLog::Responded(_)) => {}
+            Err(error) => debug!(error = %error, block, "Ignored an undecodable log."),
         }
     }
 

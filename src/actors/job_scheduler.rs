@@ -1,26 +1,32 @@
 //! `JobScheduler` owns job admission: capacity, the bounded queue, each job's deadline, and the
 //! pipeline code → cgroup + port → workerd → outcome.
 //!
-//! Receives: [`ExecuteJob`]. Sends: `FetchCode` to `CodeStore`, `ReserveCgroup` to `CgroupPool`,
+//! Receives: [`ExecuteJob`] (direct runs), [`ChainJobCreated`] (from `ChainListener`). Sends: `FetchCode` to `CodeStore`, `ReserveCgroup` to `CgroupPool`,
 //! `ReservePort` to `PortPool`, `RunJob` to `WorkerdRunner`. At most `capacity` jobs run at once
 //! and at most `queue` more wait; beyond that a job is refused at once ([`ScheduleError::Busy`])
 //! instead of queueing without bound. Infrastructure faults are retried until the deadline and
 //! are never turned into an outcome.
 
+mod chain_job;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Context, Handler, Recipient, ResponseActFuture, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture, WrapFuture,
+};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::chain::jobs_events::JobDeadline;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
-use crate::messages::jobs::{ExecuteJob, Execution, RunJob, ScheduleError};
+use crate::messages::jobs::{ChainJobCreated, ExecuteJob, Execution, RunJob, ScheduleError};
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
+pub use chain_job::ChainLinks;
 
 /// Pause between attempts after an infrastructure fault.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -38,6 +44,8 @@ pub struct SchedulerLinks {
     pub ports: Recipient<ReservePort>,
     /// workerd runs.
     pub runner: Recipient<RunJob>,
+    /// Signing and submission of chain jobs' outputs.
+    pub chain: ChainLinks,
 }
 
 /// Job admission and pipelines.
@@ -67,27 +75,67 @@ impl Actor for JobScheduler {
     type Context = Context<Self>;
 }
 
+impl JobScheduler {
+    /// Admits a job and returns its pipeline, or `None` when the node is full.
+    fn admit(&mut self, code_tx: TxHash, input: Vec<u8>, deadline: Duration) -> Option<Job> {
+        if self.admitted >= self.admitted_limit {
+            return None;
+        }
+        self.admitted += 1;
+        self.next_job += 1;
+        Some(Job {
+            name: format!("job-{}-{}", std::process::id(), self.next_job),
+            code_tx,
+            input,
+            accepted: Instant::now(),
+            deadline,
+        })
+    }
+}
+
 impl Handler<ExecuteJob> for JobScheduler {
     type Result = ResponseActFuture<Self, Result<Execution, ScheduleError>>;
 
     fn handle(&mut self, msg: ExecuteJob, _: &mut Context<Self>) -> Self::Result {
-        if self.admitted >= self.admitted_limit {
+        let Some(job) = self.admit(msg.code_tx, msg.input, msg.deadline) else {
             return Box::pin(actix::fut::ready(Err(ScheduleError::Busy)));
-        }
-        self.admitted += 1;
-        self.next_job += 1;
-        let job = Job {
-            name: format!("job-{}-{}", std::process::id(), self.next_job),
-            code_tx: msg.code_tx,
-            input: msg.input,
-            accepted: Instant::now(),
-            deadline: msg.deadline,
         };
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), job);
         Box::pin(pipeline.into_actor(self).map(|result, act, _| {
             act.admitted -= 1;
             result
         }))
+    }
+}
+
+impl Handler<ChainJobCreated> for JobScheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChainJobCreated, ctx: &mut Context<Self>) {
+        let job = msg.job;
+        let links = self.links.chain.clone();
+        if !job.selected.contains(&links.enclave) {
+            return;
+        }
+        let JobDeadline::Millis(deadline_ms) = job.deadline else {
+            return warn!(job_id = %job.job_id, "Deadline beyond 2^64 ms; job not run.");
+        };
+        let deadline = Duration::from_millis(deadline_ms);
+        let Some(admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
+            return warn!(job_id = %job.job_id, "Node full; chain job not run.");
+        };
+        info!(job_id = %job.job_id, code_tx = %job.code_tx, deadline_ms, "Selected for a chain job.");
+        let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), admitted);
+        let job_id = job.job_id;
+        ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
+            act.admitted -= 1;
+            match result {
+                Ok(execution) => {
+                    ctx.spawn(chain_job::report_output(links, job_id, execution).into_actor(act));
+                }
+                Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
+            }
+        }));
     }
 }
 

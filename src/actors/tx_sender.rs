@@ -1,20 +1,24 @@
 //! `TxSender` owns the gas key and its nonce; later it sends `submitOutput` and
 //! `slashOnExecutionTimeout` transactions.
 //!
-//! Receives: [`SetGasKey`]. Sends: JSON-RPC calls through [`ChainRpc`]. Invariant: the only
+//! Receives: [`SetGasKey`], [`SubmitOutput`], [`AwaitReceipt`]. Sends: JSON-RPC calls through
+//! [`ChainRpc`]. Invariant: the only
 //! holder of the gas key and the only owner of its nonce. A rotation takes effect only after
 //! the new key's `pending` nonce is known, so a failed rotation leaves the old key in place.
 
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, AtomicResponse, Context, Handler, WrapFuture};
+use actix::{Actor, ActorFutureExt, AtomicResponse, Context, Handler, ResponseFuture, WrapFuture};
 use tracing::info;
 
 use crate::chain::ecdsa::address_of;
 use crate::chain::rpc::{with_retries, ChainRpc};
+use crate::chain::submit::{submit_output_calldata, SubmitError};
+use crate::chain::tx_errors::TxErrorKind;
 use crate::chain::wallet::GasWallet;
 use crate::domain::Address;
-use crate::messages::tx::{SetGasKey, TxError};
+use crate::domain::TxHash;
+use crate::messages::tx::{AwaitReceipt, SetGasKey, SubmitOutput, TxError};
 
 /// Retries of the nonce query after the first try (Marlin: 1 + 3, 5/25/125 ms).
 const NONCE_RETRIES: u32 = 3;
@@ -25,26 +29,24 @@ const NONCE_RETRY_BASE: Duration = Duration::from_millis(5);
 pub struct TxSender {
     rpc: ChainRpc,
     chain_id: u64,
+    jobs: Address,
     account: Option<GasAccount>,
 }
 
 /// The installed gas key and the next nonce to use with it.
 #[derive(Debug)]
-#[expect(
-    dead_code,
-    reason = "read by the transaction sending of the chain job loop"
-)]
 struct GasAccount {
     wallet: GasWallet,
     next_nonce: u64,
 }
 
 impl TxSender {
-    /// Starts without a gas key; `/mutable-config` installs one.
-    pub fn new(rpc: ChainRpc, chain_id: u64) -> Self {
+    /// Starts without a gas key; `/mutable-config` installs one. Transactions go to `jobs`.
+    pub fn new(rpc: ChainRpc, chain_id: u64, jobs: Address) -> Self {
         Self {
             rpc,
             chain_id,
+            jobs,
             account: None,
         }
     }
@@ -80,5 +82,58 @@ impl Handler<SetGasKey> for TxSender {
                 Ok(address)
             },
         )))
+    }
+}
+
+impl Handler<SubmitOutput> for TxSender {
+    // Atomic: one send at a time, so nonces are handed out in order. Receipts are awaited
+    // separately ([`AwaitReceipt`]), so a slow inclusion never blocks the next send.
+    type Result = AtomicResponse<Self, Result<TxHash, TxError>>;
+
+    fn handle(&mut self, msg: SubmitOutput, _: &mut Context<Self>) -> Self::Result {
+        let Some(account) = self.account.take() else {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(TxError::NoGasKey))));
+        };
+        let rpc = self.rpc.clone();
+        let jobs = self.jobs;
+        let data = submit_output_calldata(&msg.call);
+        let send = async move {
+            let mut account = account;
+            let mut result = rpc
+                .send_call(&account.wallet, jobs, data.clone(), account.next_nonce)
+                .await;
+            if let Err(SubmitError::Rpc(TxErrorKind::NonceTooLow)) = result {
+                // Someone else used the key: resynchronise from `pending` once and retry.
+                if let Ok(nonce) = rpc.pending_nonce(account.wallet.address()).await {
+                    account.next_nonce = nonce;
+                    result = rpc
+                        .send_call(&account.wallet, jobs, data, account.next_nonce)
+                        .await;
+                }
+            }
+            if result.is_ok() {
+                account.next_nonce += 1;
+            }
+            (account, result)
+        };
+        AtomicResponse::new(Box::pin(send.into_actor(self).map(
+            |(account, result), act, _| {
+                let nonce = account.next_nonce;
+                // A rotation while we were sending wins; otherwise the account comes back.
+                act.account.get_or_insert(account);
+                let tx_hash = result?;
+                info!(%tx_hash, next_nonce = nonce, "submitOutput sent.");
+                Ok(tx_hash)
+            },
+        )))
+    }
+}
+
+impl Handler<AwaitReceipt> for TxSender {
+    type Result = ResponseFuture<Result<(), TxError>>;
+
+    fn handle(&mut self, msg: AwaitReceipt, _: &mut Context<Self>) -> Self::Result {
+        let rpc = self.rpc.clone();
+        Box::pin(async move { Ok(rpc.wait_success(msg.tx_hash, msg.wait).await?) })
     }
 }

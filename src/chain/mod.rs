@@ -9,5 +9,6 @@ pub mod eip712;
 pub mod events;
 pub mod jobs_events;
 pub mod rpc;
+pub mod submit;
 pub mod tx_errors;
 pub mod wallet;

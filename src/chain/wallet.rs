@@ -15,6 +15,7 @@ use crate::secrets::SecretKey;
 pub struct GasWallet {
     wallet: LocalWallet,
     address: Address,
+    chain_id: u64,
 }
 
 impl GasWallet {
@@ -23,7 +24,11 @@ impl GasWallet {
         let signing_key = key.signing_key().clone();
         let address = address_of(signing_key.verifying_key());
         let wallet = LocalWallet::from(signing_key).with_chain_id(chain_id);
-        Self { wallet, address }
+        Self {
+            wallet,
+            address,
+            chain_id,
+        }
     }
 
     /// The account that pays gas.
@@ -31,9 +36,17 @@ impl GasWallet {
         self.address
     }
 
-    /// The ethers wallet, for transaction signing inside `chain/`.
-    pub fn wallet(&self) -> &LocalWallet {
-        &self.wallet
+    /// The chain id transactions are signed for.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// Signs a transaction (EIP-155 / typed, with this wallet's chain id).
+    pub(crate) fn sign(
+        &self,
+        tx: &ethers::types::transaction::eip2718::TypedTransaction,
+    ) -> Result<ethers::types::Signature, ethers::signers::WalletError> {
+        self.wallet.sign_transaction_sync(tx)
     }
 }
 

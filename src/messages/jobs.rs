@@ -53,3 +53,12 @@ pub enum ScheduleError {
     #[error("infrastructure fault: {0}")]
     Infrastructure(String),
 }
+
+/// A `JobCreated` log seen by `ChainListener`. The scheduler runs the job if this node was
+/// selected and submits the signed output on chain.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ChainJobCreated {
+    /// The decoded log.
+    pub job: crate::chain::jobs_events::JobCreated,
+}

@@ -15,8 +15,10 @@ use futures::SinkExt;
 use url::Url;
 
 use crate::chain::events::executor_filter;
+use crate::chain::jobs_events::job_created_filter;
 use crate::chain::rpc::{ChainRpc, ExecutorRecord};
 use crate::domain::Address;
+use crate::domain::ExecutionEnv;
 
 /// Largest block range asked of `eth_getLogs` at once.
 const BACKFILL_RANGE: u64 = 2_000;
@@ -65,6 +67,7 @@ pub(crate) enum FeedError {
 pub(crate) struct FeedSettings {
     pub(crate) ws_url: Url,
     pub(crate) executors: Address,
+    pub(crate) jobs: Address,
     pub(crate) enclave: Address,
     pub(crate) connect_timeout: Duration,
 }
@@ -81,11 +84,20 @@ pub(crate) async fn run_feed(
         .await
         .map_err(|_| FeedError::Connect(None))?
         .map_err(|error| FeedError::Connect(Some(error)))?;
-    let filter = executor_filter(settings.executors, settings.enclave);
-    let mut live = provider
-        .subscribe_logs(&filter)
-        .await
-        .map_err(FeedError::Subscribe)?;
+    let filters = [
+        executor_filter(settings.executors, settings.enclave),
+        job_created_filter(settings.jobs, ExecutionEnv::JAVASCRIPT),
+    ];
+    let mut streams = Vec::with_capacity(filters.len());
+    for filter in &filters {
+        streams.push(
+            provider
+                .subscribe_logs(filter)
+                .await
+                .map_err(FeedError::Subscribe)?,
+        );
+    }
+    let mut live = futures::stream::select_all(streams);
 
     let head = rpc.block_number().await?;
     let record = rpc
@@ -102,7 +114,13 @@ pub(crate) async fn run_feed(
     let mut from = checkpoint.unwrap_or(head.saturating_add(1));
     while from <= head {
         let to = head.min(from.saturating_add(BACKFILL_RANGE - 1));
-        for log in rpc.logs(&filter, from, to).await? {
+        let mut logs = Vec::new();
+        for filter in &filters {
+            logs.extend(rpc.logs(filter, from, to).await?);
+        }
+        // One stream in chain order, whichever filter a log came from.
+        logs.sort_by_key(|log| (log.block_number, log.log_index));
+        for log in logs {
             send(&mut out, FeedItem::Log(Box::new(log))).await?;
         }
         from = to.saturating_add(1);

@@ -1,0 +1,77 @@
+//! The chain half of a job: sign the execution's outcome with the enclave key and have
+//! `TxSender` submit it to `Jobs.submitOutput`, then wait for its inclusion.
+//!
+//! Receives an [`Execution`] from the pipeline; sends `SignOutput` to `Signer` and
+//! `SubmitOutput`/`AwaitReceipt` to `TxSender`. Failures are logged once here, at the boundary.
+
+use std::time::Duration;
+
+use actix::Recipient;
+use tracing::{error, info};
+
+use crate::actors::node_setup::now_unix;
+use crate::chain::jobs_events::JobId;
+use crate::chain::submit::SubmitOutputCall;
+use crate::domain::Address;
+use crate::messages::jobs::Execution;
+use crate::messages::signing::SignOutput;
+use crate::messages::tx::{AwaitReceipt, SubmitOutput};
+
+/// How long to wait for the submission's receipt.
+const RECEIPT_WAIT: Duration = Duration::from_secs(60);
+
+/// Where chain jobs report to.
+#[derive(Debug, Clone)]
+pub struct ChainLinks {
+    /// This node's enclave address: a job is ours if it is among the selected executors.
+    pub enclave: Address,
+    /// Signs `SubmitOutput`.
+    pub signer: Recipient<SignOutput>,
+    /// Sends transactions.
+    pub submit: Recipient<SubmitOutput>,
+    /// Waits for receipts.
+    pub receipts: Recipient<AwaitReceipt>,
+}
+
+/// Signs and submits one job's outcome; logs the result.
+pub(super) async fn report_output(links: ChainLinks, job_id: JobId, execution: Execution) {
+    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
+    let error_code = execution.outcome.error_code();
+    let sign_timestamp = now_unix();
+    let sign = SignOutput {
+        job_id: job_id.0,
+        output: execution.output.clone(),
+        total_time_ms,
+        error_code,
+        sign_timestamp,
+    };
+    let signature = match links.signer.send(sign).await {
+        Ok(Ok(signature)) => signature,
+        _ => return error!(%job_id, "Output not signed; the job will time out on chain."),
+    };
+    let call = SubmitOutputCall {
+        signature: signature.0.to_vec(),
+        job_id: job_id.0,
+        output: execution.output,
+        total_time_ms,
+        error_code,
+        sign_timestamp,
+    };
+    let tx_hash = match links.submit.send(SubmitOutput { call }).await {
+        Ok(Ok(tx_hash)) => tx_hash,
+        Ok(Err(error)) => return error!(%job_id, %error, "submitOutput not sent."),
+        Err(_) => return error!(%job_id, "Transaction sender stopped; submitOutput not sent."),
+    };
+    match links
+        .receipts
+        .send(AwaitReceipt {
+            tx_hash,
+            wait: RECEIPT_WAIT,
+        })
+        .await
+    {
+        Ok(Ok(())) => info!(%job_id, %tx_hash, error_code, "Output submitted on chain."),
+        Ok(Err(error)) => error!(%job_id, %tx_hash, %error, "submitOutput not confirmed."),
+        Err(_) => error!(%job_id, %tx_hash, "Transaction sender stopped before the receipt."),
+    }
+}
