@@ -4,7 +4,8 @@
 #   started → owner and gas key configured through the admin routes (the gas key call signed by
 #   the owner) → the signed registration message fetched → registerExecutor sent by the owner →
 #   the node noticing ExecutorRegistered → the prime-factor example uploaded through the code
-#   contract and run through POST /api/serverless, its output and receipt signature verified.
+#   contract and run through POST /api/serverless, its output and receipt signature verified →
+#   a job created on Jobs, run by the node and answered on chain (JobResponded, signer = enclave).
 # Everything stays on 127.0.0.1. Processes are stopped on exit and on Ctrl-C.
 set -euo pipefail
 
@@ -162,4 +163,31 @@ RECEIPT=$(jq -n --arg tx "$CODE_TX" --arg ih "$(cast keccak "$INPUT")" --arg oh 
 cast wallet verify --address "$ENCLAVE" --data "$RECEIPT" "$(header x-executor-signature)" \
     || die "the receipt does not recover to the enclave"
 
-printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s, seen by the node, and a job\nrun in workerd with its output %s signed by the enclave.\n' "$ENCLAVE" "$OWNER" "$OUTPUT"
+step "Creating a job on Jobs for the same code with input {\"num\": 10}"
+JOBS=$(jq -r .jobs "$DEMO/deploy.json")
+USDC=$(jq -r .usdc "$DEMO/deploy.json")
+USER_KEY=0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6
+USER=$(cast wallet address --private-key "$USER_KEY")
+cast send "$USDC" "mint(address,uint256)" "$USER" 100000 --private-key "$USER_KEY" >/dev/null
+cast send "$USDC" "approve(address,uint256)" "$JOBS" 100000 --private-key "$USER_KEY" >/dev/null
+JOB_INPUT=$(cast from-utf8 '{"num":10}')
+cast send "$JOBS" "createJob(uint8,bytes32,bytes,uint256)" 1 "$CODE_TX" "$JOB_INPUT" 5000 \
+    --private-key "$USER_KEY" --json >"$DEMO/create.json"
+JOB_ID=$(cast to-dec "$(jq -r --arg jobs "$JOBS" '.logs[] | select(.address == $jobs) | .topics[1]' "$DEMO/create.json")")
+echo "job $JOB_ID created; the node is the selected executor"
+
+step "Waiting for the node's submitOutput (JobResponded)"
+JOB_RESPONDED=0x44e2fe4ddd3ee1cc7d02ec47111be654474a6fc73411e678e3152b806bfc0233
+responded() { cast logs --address "$JOBS" "$JOB_RESPONDED" --from-block 0 --json | jq -e 'length > 0' >/dev/null; }
+wait_for 30 "JobResponded" responded || die "the node did not submit the output"
+LOG=$(cast logs --address "$JOBS" "$JOB_RESPONDED" --from-block 0 --json | jq '.[0]')
+DECODED=$(cast decode-abi --input "f(bytes,uint256,uint8,uint8)" "$(echo "$LOG" | jq -r .data)")
+CHAIN_OUTPUT=$(cast to-utf8 "$(echo "$DECODED" | sed -n 1p)")
+EXECUTOR=0x$(echo "$LOG" | jq -r '.topics[2]' | cut -c27-)
+echo "JobResponded: output $CHAIN_OUTPUT, total time $(echo "$DECODED" | sed -n 2p | cut -d' ' -f1) ms, error code $(echo "$DECODED" | sed -n 3p), executor $EXECUTOR"
+[[ "$CHAIN_OUTPUT" == "2,5" ]] || die "unexpected output on chain: $CHAIN_OUTPUT"
+# Jobs recovers the signer from the enclave's SubmitOutput signature and emits it as executor.
+[[ "$EXECUTOR" == "$ENCLAVE" ]] || die "the output's signature does not recover to the enclave"
+grep -m1 "Output submitted on chain." "$DEMO/node.log"
+
+printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s, seen by the node, and a job\nrun in workerd with its output %s signed by the enclave; job %s on Jobs answered %s by the\nenclave.\n' "$ENCLAVE" "$OWNER" "$OUTPUT" "$JOB_ID" "$CHAIN_OUTPUT"
