@@ -1,8 +1,9 @@
 //! `TxSender` owns the gas key and its nonce and sends the node's transactions.
 //!
 //! Receives: [`SetGasKey`], [`SubmitOutput`], [`AwaitReceipt`]. Sends: JSON-RPC calls through
-//! [`ChainRpc`]. Invariant: the only holder of the gas key and the only owner of its nonce. A rotation takes effect only after
-//! the new key's `pending` nonce is known, so a failed rotation leaves the old key in place.
+//! [`ChainRpc`]. Invariant: the only holder of the gas key and the only owner of its nonce. A
+//! rotation takes effect only after the new key's `pending` nonce is known, so a failed
+//! rotation leaves the old key in place.
 
 use std::time::Duration;
 
