@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Arbiter, Supervisor};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::actors::cgroup_pool::CgroupPool;
 use crate::actors::chain_listener::{ChainListener, ChainSink};
@@ -96,12 +96,15 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         signer: signer.clone().recipient(),
         submit: tx_sender.clone().recipient(),
         receipts: tx_sender.clone().recipient(),
+        timeouts: tx_sender.clone().recipient(),
+        execution_buffer: execution_buffer(config, &rpc).await,
     };
     let scheduler = start_execution(config, rpc.clone(), chain_links).await?;
     let sink = ChainSink {
         registered: setup.clone().recipient(),
         deregistered: setup.clone().recipient(),
         jobs: scheduler.clone().recipient(),
+        responded: scheduler.clone().recipient(),
     };
     let chain = config.chain.clone();
     let enclave = identity.address;
@@ -161,6 +164,18 @@ async fn start_execution(
         chain,
     };
     Ok(JobScheduler::new(links, capacity, execution.queue_capacity).start())
+}
+
+/// `Jobs.EXECUTION_BUFFER_TIME` from the chain; the config's copy only if the chain is down at
+/// start (logged: timeouts may then be reported early, and the simulation refuses them).
+async fn execution_buffer(config: &Config, rpc: &ChainRpc) -> Duration {
+    match rpc.execution_buffer(config.chain.jobs).await {
+        Ok(buffer) => buffer,
+        Err(error) => {
+            warn!(%error, "Cannot read Jobs.EXECUTION_BUFFER_TIME; using the config's copy.");
+            config.execution_buffer_time
+        }
+    }
 }
 
 fn limits(execution: &ExecutionConfig) -> CgroupLimits {

@@ -26,7 +26,7 @@ use crate::chain::rpc::ChainRpc;
 use crate::config::ChainConfig;
 use crate::domain::Address;
 use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
-use crate::messages::jobs::ChainJobCreated;
+use crate::messages::jobs::{ChainJobCreated, ChainJobResponded};
 use feed::{run_feed, FeedItem, FeedSettings};
 
 /// Logs remembered for de-duplication (the overlap between backfill and live logs).
@@ -43,6 +43,8 @@ pub struct ChainSink {
     pub deregistered: Recipient<ExecutorDeregistered>,
     /// Told of every `JobCreated` for our environment.
     pub jobs: Recipient<ChainJobCreated>,
+    /// Told of every `JobResponded`.
+    pub responded: Recipient<ChainJobResponded>,
 }
 
 /// The registration watcher.
@@ -130,7 +132,10 @@ impl ChainListener {
     fn on_jobs_log(&mut self, log: &ethers::types::Log, block: u64) {
         match decode_jobs_log(log) {
             Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated { job }),
-            Ok(JobsLog::Responded(_)) => {}
+            Ok(JobsLog::Responded(responded)) => self.sink.responded.do_send(ChainJobResponded {
+                job_id: responded.job_id,
+                output_count: responded.output_count,
+            }),
             Err(error) => debug!(error = %error, block, "Ignored an undecodable log."),
         }
     }

@@ -9,24 +9,34 @@
 
 mod chain_job;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture, WrapFuture,
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture,
+    SpawnHandle, WrapFuture,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::chain::jobs_events::JobDeadline;
+use crate::chain::jobs_events::JobId;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
-use crate::messages::jobs::{ChainJobCreated, ExecuteJob, Execution, RunJob, ScheduleError};
+use crate::messages::jobs::{
+    ChainJobCreated, ChainJobResponded, ExecuteJob, Execution, RunJob, ScheduleError,
+};
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
 pub use chain_job::ChainLinks;
+
+/// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
+const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Timeout reports are spread over this window so that nodes do not all race to send them.
+const REPORT_JITTER: Duration = Duration::from_secs(2);
 
 /// Pause between attempts after an infrastructure fault.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -56,6 +66,14 @@ pub struct JobScheduler {
     admitted_limit: usize,
     admitted: usize,
     next_job: u64,
+    watches: HashMap<JobId, TimeoutWatch>,
+}
+
+/// A job that may time out: reported unless every selected executor answers first.
+#[derive(Debug)]
+struct TimeoutWatch {
+    selected: usize,
+    handle: SpawnHandle,
 }
 
 impl JobScheduler {
@@ -67,6 +85,7 @@ impl JobScheduler {
             admitted_limit: capacity + queue,
             admitted: 0,
             next_job: 0,
+            watches: HashMap::new(),
         }
     }
 }
@@ -114,12 +133,13 @@ impl Handler<ChainJobCreated> for JobScheduler {
     fn handle(&mut self, msg: ChainJobCreated, ctx: &mut Context<Self>) {
         let job = msg.job;
         let links = self.links.chain.clone();
+        let JobDeadline::Millis(deadline_ms) = job.deadline else {
+            return warn!(job_id = %job.job_id, "Deadline beyond 2^64 ms; job not run or watched.");
+        };
+        self.watch_timeout(job.job_id, job.selected.len(), deadline_ms, ctx);
         if !job.selected.contains(&links.enclave) {
             return;
         }
-        let JobDeadline::Millis(deadline_ms) = job.deadline else {
-            return warn!(job_id = %job.job_id, "Deadline beyond 2^64 ms; job not run.");
-        };
         let deadline = Duration::from_millis(deadline_ms);
         let Some(admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
             return warn!(job_id = %job.job_id, "Node full; chain job not run.");
@@ -136,6 +156,44 @@ impl Handler<ChainJobCreated> for JobScheduler {
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }
         }));
+    }
+}
+
+impl Handler<ChainJobResponded> for JobScheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChainJobResponded, ctx: &mut Context<Self>) {
+        let complete = self
+            .watches
+            .get(&msg.job_id)
+            .is_some_and(|watch| usize::from(msg.output_count) >= watch.selected);
+        if let Some(watch) = complete.then(|| self.watches.remove(&msg.job_id)).flatten() {
+            ctx.cancel_future(watch.handle);
+        }
+    }
+}
+
+impl JobScheduler {
+    /// After deadline + buffer (+ jitter), reports the job unless every output arrived first.
+    fn watch_timeout(
+        &mut self,
+        job_id: JobId,
+        selected: usize,
+        deadline_ms: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let links = self.links.chain.clone();
+        let jitter = REPORT_JITTER.mul_f64(rand::random::<f64>());
+        let due = Duration::from_millis(deadline_ms) + links.execution_buffer + jitter;
+        if due > MAX_WATCH || self.watches.contains_key(&job_id) {
+            return;
+        }
+        let handle = ctx.run_later(due, move |act, ctx| {
+            act.watches.remove(&job_id);
+            ctx.spawn(chain_job::report_timeout(links, job_id).into_actor(act));
+        });
+        self.watches
+            .insert(job_id, TimeoutWatch { selected, handle });
     }
 }
 

@@ -115,6 +115,24 @@ impl ChainRpc {
         decode_executor_record(&output)
     }
 
+    /// `Jobs.EXECUTION_BUFFER_TIME()`: how long after a job's deadline outputs are still
+    /// accepted, and so when a timeout may be reported.
+    pub async fn execution_buffer(&self, jobs: Address) -> Result<Duration, RpcError> {
+        let data = ethers::utils::id("EXECUTION_BUFFER_TIME()").to_vec();
+        let request = TransactionRequest::new().to(H160(jobs.0)).data(data);
+        let output = self
+            .bounded(self.provider.call(&request.into(), None))
+            .await?;
+        let tokens = decode(&[ParamType::Uint(256)], &output)
+            .map_err(|_| RpcError::Decode("EXECUTION_BUFFER_TIME()"))?;
+        match tokens.as_slice() {
+            [Token::Uint(seconds)] if *seconds <= u64::MAX.into() => {
+                Ok(Duration::from_secs(seconds.as_u64()))
+            }
+            _ => Err(RpcError::Decode("EXECUTION_BUFFER_TIME()")),
+        }
+    }
+
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, ethers::providers::ProviderError>>,

@@ -47,15 +47,33 @@ pub enum SubmitError {
     /// The RPC refused or failed; the kind says whether retrying can help.
     #[error("transaction failed: {0:?}")]
     Rpc(TxErrorKind),
-    /// The call would revert (or did): sending it (again) would only burn gas.
+    /// The call would revert (or did): sending it (again) would only burn gas. Carries the
+    /// revert data (a custom error) when the node returned it.
     #[error("transaction reverts")]
-    Reverted,
+    Reverted(Option<Vec<u8>>),
     /// No receipt within the wait.
     #[error("no receipt within {0:?}")]
     NoReceipt(Duration),
     /// The wallet could not sign.
     #[error("cannot sign the transaction")]
     Signing,
+}
+
+/// Whether revert data is `Jobs`' `JobsDeadlineNotOver()`: a timeout report that is not due
+/// yet by the chain's clock (which can lag ours), as opposed to one that is not needed.
+pub fn is_deadline_not_over(data: Option<&[u8]>) -> bool {
+    let selector = ethers::utils::id("JobsDeadlineNotOver()");
+    data.is_some_and(|data| data.starts_with(&selector))
+}
+
+/// `slashOnExecutionTimeout(uint256)`.
+const SLASH_SELECTOR: [u8; 4] = [0x95, 0xe1, 0x1e, 0xf7];
+
+/// ABI-encoded calldata of `slashOnExecutionTimeout`.
+pub fn slash_calldata(job_id: [u8; 32]) -> Vec<u8> {
+    let mut data = SLASH_SELECTOR.to_vec();
+    data.extend_from_slice(&job_id);
+    data
 }
 
 /// ABI-encoded calldata of `submitOutput`.
@@ -92,7 +110,7 @@ impl ChainRpc {
         let rpc = |error| SubmitError::Rpc(classify_rpc_error(&error));
         if let Err(error) = provider.call(&tx, None).await {
             return Err(match classify_rpc_error(&error) {
-                TxErrorKind::Reverted { .. } => SubmitError::Reverted,
+                TxErrorKind::Reverted { data } => SubmitError::Reverted(data),
                 kind => SubmitError::Rpc(kind),
             });
         }
@@ -115,7 +133,7 @@ impl ChainRpc {
         loop {
             match self.provider().get_transaction_receipt(H256(hash.0)).await {
                 Ok(Some(receipt)) if receipt.status == Some(1.into()) => return Ok(()),
-                Ok(Some(_)) => return Err(SubmitError::Reverted),
+                Ok(Some(_)) => return Err(SubmitError::Reverted(None)),
                 Ok(None) | Err(_) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(RECEIPT_POLL).await;
                 }
@@ -156,5 +174,16 @@ mod tests {
         let tokens = ethers::abi::decode(&kinds, &data[4..]).unwrap();
         assert_eq!(tokens[2], Token::Bytes(b"2,5".to_vec()));
         assert_eq!(tokens[5], Token::Uint(9.into()));
+    }
+
+    #[test]
+    fn slash_calldata_has_the_selector_and_the_job_id() {
+        assert_eq!(
+            ethers::utils::id("slashOnExecutionTimeout(uint256)"),
+            SLASH_SELECTOR
+        );
+        let data = slash_calldata([7; 32]);
+        assert_eq!(data.len(), 36);
+        assert_eq!(data[4..], [7; 32]);
     }
 }

@@ -62,3 +62,14 @@ pub struct ChainJobCreated {
     /// The decoded log.
     pub job: crate::chain::jobs_events::JobCreated,
 }
+
+/// A `JobResponded` log seen by `ChainListener`: one more output for a job, which ends the
+/// job's timeout watch once every selected executor has answered.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ChainJobResponded {
+    /// The job.
+    pub job_id: crate::chain::jobs_events::JobId,
+    /// Outputs accepted so far.
+    pub output_count: u8,
+}

@@ -23,6 +23,16 @@ pub struct SubmitOutput {
     pub call: crate::chain::submit::SubmitOutputCall,
 }
 
+/// Report a job whose deadline and buffer passed without every output: send
+/// `slashOnExecutionTimeout` if a simulation says it would succeed. Sent by `JobScheduler`.
+/// `None`: not sent, the call would revert (someone else reported it, or it is not due yet).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<crate::domain::TxHash>, TxError>")]
+pub struct ReportTimeout {
+    /// Big-endian uint256 job id.
+    pub job_id: [u8; 32],
+}
+
 /// Wait for a sent transaction's successful receipt. Answered without blocking other sends.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), TxError>")]
@@ -45,4 +55,7 @@ pub enum TxError {
     /// The transaction was not sent or not confirmed.
     #[error(transparent)]
     Submit(#[from] crate::chain::submit::SubmitError),
+    /// A timeout report is not due by the chain's clock yet; ask again later.
+    #[error("timeout not due on chain yet")]
+    NotDue,
 }

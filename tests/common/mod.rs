@@ -20,6 +20,8 @@ pub const DEPLOYER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efc
 pub const OWNER_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 pub const GAS_KEY: &str = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 pub const STRANGER_KEY: &str = "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+/// A second gas key, for a second node on the same chain.
+pub const SECOND_GAS_KEY: &str = "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
 pub const CHAIN_ID: u64 = 31337;
 
 pub fn repo() -> PathBuf {
@@ -139,6 +141,11 @@ pub struct TestChain {
 
 impl TestChain {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Anvil plus our contracts deployed with extra `deploy-contracts.sh` arguments.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let anvil = Anvil::start().await;
         let output = Command::new(repo().join("scripts/deploy-contracts.sh"))
             .args([
@@ -147,6 +154,7 @@ impl TestChain {
                 "--private-key",
                 &format!("0x{DEPLOYER_KEY}"),
             ])
+            .args(extra)
             .current_dir(repo())
             .output()
             .expect("deploy script runs");
@@ -360,6 +368,11 @@ impl TestNode {
     /// Sets the owner and gas key the way an operator would (no signature needed yet for the
     /// owner; the gas key is signed by the owner).
     pub async fn configure(&self) {
+        self.configure_with(GAS_KEY).await;
+    }
+
+    /// As [`TestNode::configure`], with a gas key of the caller's choice.
+    pub async fn configure_with(&self, gas_key: &str) {
         let owner = address_of_key(OWNER_KEY);
         let (status, body) = self
             .post_json("/immutable-config", &json!({"owner_address_hex": owner}))
@@ -368,7 +381,7 @@ impl TestNode {
             (status, body.as_str()),
             (200, "Immutable params configured!\n")
         );
-        let body = json!({"gas_key_hex": GAS_KEY}).to_string();
+        let body = json!({"gas_key_hex": gas_key}).to_string();
         let headers = self.owner_signed("/mutable-config", &body, 1).await;
         let (status, text) = self.post_raw("/mutable-config", body, &headers).await;
         assert_eq!(

@@ -15,7 +15,7 @@ use futures::SinkExt;
 use url::Url;
 
 use crate::chain::events::executor_filter;
-use crate::chain::jobs_events::job_created_filter;
+use crate::chain::jobs_events::{job_created_filter, job_responded_filter};
 use crate::chain::rpc::{ChainRpc, ExecutorRecord};
 use crate::domain::Address;
 use crate::domain::ExecutionEnv;
@@ -87,6 +87,7 @@ pub(crate) async fn run_feed(
     let filters = [
         executor_filter(settings.executors, settings.enclave),
         job_created_filter(settings.jobs, ExecutionEnv::JAVASCRIPT),
+        job_responded_filter(settings.jobs),
     ];
     let mut streams = Vec::with_capacity(filters.len());
     for filter in &filters {

@@ -15,7 +15,7 @@ use crate::chain::submit::SubmitOutputCall;
 use crate::domain::Address;
 use crate::messages::jobs::Execution;
 use crate::messages::signing::SignOutput;
-use crate::messages::tx::{AwaitReceipt, SubmitOutput};
+use crate::messages::tx::{AwaitReceipt, ReportTimeout, SubmitOutput, TxError};
 
 /// How long to wait for the submission's receipt.
 const RECEIPT_WAIT: Duration = Duration::from_secs(60);
@@ -31,6 +31,10 @@ pub struct ChainLinks {
     pub submit: Recipient<SubmitOutput>,
     /// Waits for receipts.
     pub receipts: Recipient<AwaitReceipt>,
+    /// Reports timed-out jobs.
+    pub timeouts: Recipient<ReportTimeout>,
+    /// `Jobs.EXECUTION_BUFFER_TIME`, read from the contract at start.
+    pub execution_buffer: Duration,
 }
 
 /// Signs and submits one job's outcome; logs the result.
@@ -72,6 +76,46 @@ pub(super) async fn report_output(links: ChainLinks, job_id: JobId, execution: E
     {
         Ok(Ok(())) => info!(%job_id, %tx_hash, error_code, "Output submitted on chain."),
         Ok(Err(error)) => error!(%job_id, %tx_hash, %error, "submitOutput not confirmed."),
+        Err(_) => error!(%job_id, %tx_hash, "Transaction sender stopped before the receipt."),
+    }
+}
+
+/// How often, and how many times, a report that is not due by the chain's clock is retried.
+const NOT_DUE_PAUSE: Duration = Duration::from_secs(1);
+const NOT_DUE_TRIES: u32 = 120;
+
+/// Reports a timed-out job unless a simulation says someone already did (or it completed).
+pub(super) async fn report_timeout(links: ChainLinks, job_id: JobId) {
+    let mut tries = 0;
+    let sent = loop {
+        match links
+            .timeouts
+            .send(ReportTimeout { job_id: job_id.0 })
+            .await
+        {
+            Ok(Err(TxError::NotDue)) if tries < NOT_DUE_TRIES => {
+                tries += 1;
+                tokio::time::sleep(NOT_DUE_PAUSE).await;
+            }
+            other => break other,
+        }
+    };
+    let tx_hash = match sent {
+        Ok(Ok(Some(tx_hash))) => tx_hash,
+        Ok(Ok(None)) => return info!(%job_id, "Timeout already reported or not needed."),
+        Ok(Err(error)) => return error!(%job_id, %error, "Timeout report not sent."),
+        Err(_) => return error!(%job_id, "Transaction sender stopped; timeout not reported."),
+    };
+    match links
+        .receipts
+        .send(AwaitReceipt {
+            tx_hash,
+            wait: RECEIPT_WAIT,
+        })
+        .await
+    {
+        Ok(Ok(())) => info!(%job_id, %tx_hash, "Timeout reported on chain."),
+        Ok(Err(error)) => error!(%job_id, %tx_hash, %error, "Timeout report not confirmed."),
         Err(_) => error!(%job_id, %tx_hash, "Transaction sender stopped before the receipt."),
     }
 }
