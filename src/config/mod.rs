@@ -97,6 +97,13 @@ pub struct ChainConfig {
     pub rpc_timeout: Duration,
     /// Longest wait between two reconnect attempts of the chain listener.
     pub reconnect_max_backoff: Duration,
+    /// With no new block for this long, the listener checks the connection with a request and
+    /// reconnects if it does not answer or the chain moved on without telling us.
+    pub head_timeout: Duration,
+    /// Where the listener's checkpoint survives restarts.
+    pub state_dir: PathBuf,
+    /// Highest `maxFeePerGas` a transaction (or its fee bumps) may offer, in wei.
+    pub max_fee_cap_wei: u128,
 }
 
 /// What the admin routes need.
@@ -176,6 +183,17 @@ impl Config {
                 "chain_reconnect_max_backoff_ms",
                 raw.chain_reconnect_max_backoff_ms,
             )?,
+            head_timeout: positive_millis("chain_head_timeout_ms", raw.chain_head_timeout_ms)?,
+            state_dir: match &raw.state_dir {
+                Some(dir) => non_empty_path("state_dir", dir)?,
+                None => PathBuf::from(&raw.workerd_runtime_path).join("state"),
+            },
+            max_fee_cap_wei: u128::from(in_range(
+                "max_fee_cap_gwei",
+                raw.max_fee_cap_gwei,
+                1,
+                1_000_000,
+            )?) * 1_000_000_000,
         };
         let admin = AdminConfig {
             compat_unauthenticated_admin: raw.compat_unauthenticated_admin,

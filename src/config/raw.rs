@@ -36,6 +36,12 @@ pub(super) struct RawConfig {
     pub(super) rpc_timeout_ms: u64,
     #[serde(default = "default_chain_reconnect_max_backoff_ms")]
     pub(super) chain_reconnect_max_backoff_ms: u64,
+    #[serde(default = "default_chain_head_timeout_ms")]
+    pub(super) chain_head_timeout_ms: u64,
+    #[serde(default)]
+    pub(super) state_dir: Option<String>,
+    #[serde(default = "default_max_fee_cap_gwei")]
+    pub(super) max_fee_cap_gwei: u64,
 
     // Execution.
     #[serde(default)]
@@ -132,4 +138,12 @@ fn default_rpc_timeout_ms() -> u64 {
 
 fn default_chain_reconnect_max_backoff_ms() -> u64 {
     30_000
+}
+
+fn default_chain_head_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_max_fee_cap_gwei() -> u64 {
+    1_000
 }

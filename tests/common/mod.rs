@@ -180,6 +180,11 @@ pub struct NodeOptions {
     pub job_queue_capacity: Option<u64>,
     pub job_memory_limit_mib: Option<u64>,
     pub direct_run_deadline_ms: Option<u64>,
+    /// Replaces the websocket URL (e.g. a [`proxy`]-style relay in front of anvil).
+    pub ws_rpc_url: Option<String>,
+    /// `chain_head_timeout_ms`: how long without a new block before the listener checks its
+    /// connection. Default here 3 s so stall tests stay short.
+    pub chain_head_timeout_ms: Option<u64>,
 }
 
 /// Unique within this machine: the process id and a counter.
@@ -214,7 +219,7 @@ impl TestNode {
             "workerd_runtime_path": repo().join(".tools/bin"),
             "common_chain_id": deployment.chain_id,
             "http_rpc_url": options.http_rpc_url.clone().unwrap_or_else(|| chain.anvil.http_url()),
-            "web_socket_url": chain.anvil.ws_url(),
+            "web_socket_url": options.ws_rpc_url.clone().unwrap_or_else(|| chain.anvil.ws_url()),
             "executors_contract_addr": deployment.executors,
             "jobs_contract_addr": deployment.jobs,
             "code_contract_addr": deployment.code_contract,
@@ -225,6 +230,8 @@ impl TestNode {
             "rpc_timeout_ms": 2000,
             "chain_reconnect_max_backoff_ms": 1000,
             "job_dir": dir.path().join("jobs"),
+            "state_dir": dir.path().join("state"),
+            "chain_head_timeout_ms": options.chain_head_timeout_ms.unwrap_or(3000),
             "cgroup_parent": cgroup_parent,
             "job_capacity": options.job_capacity.unwrap_or(4),
             "job_queue_capacity": options.job_queue_capacity.unwrap_or(64),
@@ -236,6 +243,16 @@ impl TestNode {
         Self::spawn(dir, enclave_key, cgroup_parent, &config_path).await
     }
 
+    /// Kills the node with SIGKILL (a crash: no shutdown code runs) and starts it again on the
+    /// same port with the same config, key, state directory and cgroup parent; its log continues
+    /// in the same file. The owner and gas key must be configured again, as after any restart.
+    pub async fn crash_and_restart(&mut self) {
+        stop(&mut self.child);
+        let config_path = self.dir.path().join("config.json");
+        self.child = spawn_node(self.port, &config_path, &self.log_path);
+        self.wait_ready().await;
+    }
+
     async fn spawn(
         dir: TempDir,
         enclave_key: [u8; 32],
@@ -244,15 +261,7 @@ impl TestNode {
     ) -> Self {
         let port = free_port();
         let log_path = dir.path().join("node.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
-            .args(["--port", &port.to_string(), "--config-file"])
-            .arg(config_path)
-            .env("RUST_LOG", "debug")
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("node starts");
+        let child = spawn_node(port, config_path, &log_path);
         let mut node = Self {
             child,
             port,
@@ -265,29 +274,34 @@ impl TestNode {
                 .build()
                 .expect("client"),
         };
-        let url = node.url("/");
-        let http = node.http.clone();
+        node.wait_ready().await;
+        node
+    }
+
+    /// Waits until `GET /` answers; panics with the node's log if it exits or takes too long.
+    async fn wait_ready(&mut self) {
+        let url = self.url("/");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if http
+            if self
+                .http
                 .get(&url)
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                break;
+                return;
             }
-            if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("node exited with {status}: {}", node.logs());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("node exited with {status}: {}", self.logs());
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "node not up: {}",
-                node.logs()
+                self.logs()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        node
     }
 
     pub fn pid(&self) -> u32 {
@@ -389,6 +403,23 @@ impl TestNode {
             (200, "Mutable params configured!\n")
         );
     }
+}
+
+/// Starts the node binary on `port`, appending its output to `log_path`.
+fn spawn_node(port: u16, config_path: &Path, log_path: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
+        .args(["--port", &port.to_string(), "--config-file"])
+        .arg(config_path)
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("node starts")
 }
 
 impl Drop for TestNode {
