@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Arbiter, Supervisor};
+use actix::{Actor, Addr, Arbiter, Supervisor};
 use tracing::{info, warn};
 
 use crate::actors::cgroup_pool::CgroupPool;
@@ -41,6 +41,9 @@ pub struct Handles {
     pub identity: EnclaveIdentity,
     /// The signer's thread; stopped on shutdown.
     pub signer_arbiter: Arbiter,
+    /// Held for the node's lifetime: actix restarts a supervised actor only while someone
+    /// holds its address, so dropping this would end chain listening at the first lost socket.
+    pub chain_listener: Addr<ChainListener>,
 }
 
 /// Why the node could not start its actors.
@@ -98,17 +101,20 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         receipts: tx_sender.clone().recipient(),
         timeouts: tx_sender.clone().recipient(),
         execution_buffer: execution_buffer(config, &rpc).await,
+        sign_max_age: sign_max_age(config, &rpc).await,
     };
     let scheduler = start_execution(config, rpc.clone(), chain_links).await?;
     let sink = ChainSink {
         registered: setup.clone().recipient(),
         deregistered: setup.clone().recipient(),
+        serving: scheduler.clone().recipient(),
         jobs: scheduler.clone().recipient(),
         responded: scheduler.clone().recipient(),
+        reorged: scheduler.clone().recipient(),
     };
     let chain = config.chain.clone();
     let enclave = identity.address;
-    Supervisor::start(move |_| ChainListener::new(&chain, rpc, enclave, sink));
+    let chain_listener = Supervisor::start(move |_| ChainListener::new(&chain, rpc, enclave, sink));
     Ok(Handles {
         http: HttpState {
             setup,
@@ -121,6 +127,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         },
         identity,
         signer_arbiter,
+        chain_listener,
     })
 }
 
@@ -174,6 +181,21 @@ async fn execution_buffer(config: &Config, rpc: &ChainRpc) -> Duration {
         Err(error) => {
             warn!(%error, "Cannot read Jobs.EXECUTION_BUFFER_TIME; using the config's copy.");
             config.execution_buffer_time
+        }
+    }
+}
+
+/// Used when `Jobs.SIGN_MAX_AGE` cannot be read at start: short, so that a signature is
+/// refreshed early rather than refused by the contract.
+const FALLBACK_SIGN_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// `Jobs.SIGN_MAX_AGE` from the chain (logged fallback if the chain is down at start).
+async fn sign_max_age(config: &Config, rpc: &ChainRpc) -> Duration {
+    match rpc.sign_max_age(config.chain.jobs).await {
+        Ok(age) => age,
+        Err(error) => {
+            warn!(%error, fallback_secs = FALLBACK_SIGN_MAX_AGE.as_secs(), "Cannot read Jobs.SIGN_MAX_AGE; using a short fallback.");
+            FALLBACK_SIGN_MAX_AGE
         }
     }
 }

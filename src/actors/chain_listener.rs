@@ -1,13 +1,18 @@
-//! `ChainListener` watches `Executors` for this enclave's registration (telling `NodeSetup`) and
-//! `Jobs` for `JobCreated` in our environment (telling `JobScheduler`).
+//! `ChainListener` watches `Executors` for this enclave's registration (telling `NodeSetup` and
+//! `JobScheduler`) and `Jobs` for `JobCreated` in our environment and `JobResponded` (telling
+//! `JobScheduler`).
 //!
 //! Receives: `FeedItem`s from its own connection task (`feed::run_feed`). Sends:
-//! [`ExecutorRegistered`], [`ExecutorDeregistered`] to `NodeSetup`, [`ChainJobCreated`] to
-//! `JobScheduler`. Owns the checkpoint (the
-//! highest block it has logs from), a de-duplication window and the reconnect backoff.
-//! Supervised: when the connection ends the actor stops, the supervisor restarts it, and it
-//! reconnects after a capped, jittered backoff, backfilling from the checkpoint. It starts with
-//! the node, not with any HTTP call.
+//! [`ExecutorRegistered`], [`ExecutorDeregistered`] to `NodeSetup`, [`ServingChanged`],
+//! [`ChainJobCreated`], [`ChainJobResponded`] and [`ChainReorged`] to `JobScheduler`. Owns the
+//! [`Checkpoint`] (first unhandled block and recent block hashes, saved atomically so a restart
+//! resumes where it stopped), a de-duplication window and the reconnect backoff.
+//!
+//! Reorgs: every head and log hash is compared with the remembered one; a mismatch (or a log
+//! marked `removed`) reconnects at once, and the new connection finds the fork, tells the
+//! scheduler and reads the replaced blocks again. Supervised: when the connection ends the
+//! actor stops, the supervisor restarts it, and it reconnects after a capped, jittered backoff.
+//! It starts with the node, not with any HTTP call.
 
 mod feed;
 
@@ -17,22 +22,28 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, AsyncContext, Context, Recipient, StreamHandler, Supervised};
 use futures::channel::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
+use crate::chain::checkpoint::{Checkpoint, CheckpointStore};
 use crate::chain::events::{decode_executor_log, log_position, ExecutorLog, LogPosition};
 use crate::chain::jobs_events::{decode_jobs_log, JobsLog};
 use crate::chain::rpc::ChainRpc;
 use crate::config::ChainConfig;
 use crate::domain::Address;
 use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
-use crate::messages::jobs::{ChainJobCreated, ChainJobResponded};
-use feed::{run_feed, FeedItem, FeedSettings};
+use crate::messages::jobs::{
+    ChainJobCreated, ChainJobResponded, ChainReorged, LogBlock, ServingChanged,
+};
+use feed::{run_feed, FeedItem, FeedSettings, Head, Resume};
 
 /// Logs remembered for de-duplication (the overlap between backfill and live logs).
 const DEDUPE_WINDOW: usize = 4096;
 const FEED_CAPACITY: usize = 64;
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// How often a changed checkpoint is written (it is also written at once after a backfill
+/// or a reorg). A crash loses at most this much progress, which is read again on restart.
+const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where `ChainListener` delivers what it sees.
 #[derive(Debug, Clone)]
@@ -41,29 +52,53 @@ pub struct ChainSink {
     pub registered: Recipient<ExecutorRegistered>,
     /// Told when we are (found to be) not registered.
     pub deregistered: Recipient<ExecutorDeregistered>,
+    /// Told whether the node is registered and so may take chain jobs.
+    pub serving: Recipient<ServingChanged>,
     /// Told of every `JobCreated` for our environment.
     pub jobs: Recipient<ChainJobCreated>,
     /// Told of every `JobResponded`.
     pub responded: Recipient<ChainJobResponded>,
+    /// Told when blocks it was given logs from were replaced.
+    pub reorged: Recipient<ChainReorged>,
 }
 
-/// The registration watcher.
+/// The chain watcher.
 #[derive(Debug)]
 pub struct ChainListener {
     settings: FeedSettings,
     rpc: ChainRpc,
     sink: ChainSink,
-    checkpoint: Option<u64>,
+    store: CheckpointStore,
+    checkpoint: Checkpoint,
+    /// False until a first backfill established (or a saved file provided) a checkpoint.
+    has_checkpoint: bool,
+    dirty: bool,
     seen: HashSet<LogPosition>,
     seen_order: VecDeque<LogPosition>,
     backoff: Backoff,
     restarted: bool,
+    reconnect_now: bool,
     feed: Option<JoinHandle<()>>,
 }
 
 impl ChainListener {
-    /// A listener for `enclave`'s registration on the configured `Executors`.
+    /// A listener for `enclave` on the configured contracts, resuming from the saved
+    /// checkpoint if there is one.
     pub fn new(chain: &ChainConfig, rpc: ChainRpc, enclave: Address, sink: ChainSink) -> Self {
+        let store = CheckpointStore::new(&chain.state_dir);
+        let saved = match store.load() {
+            Ok(saved) => saved,
+            Err(error) => {
+                error!(%error, "Chain checkpoint unreadable; starting from the chain head.");
+                None
+            }
+        };
+        if let Some(saved) = &saved {
+            info!(
+                next_block = saved.next_block,
+                "Resuming from the saved chain checkpoint."
+            );
+        }
         Self {
             settings: FeedSettings {
                 ws_url: chain.ws_rpc_url.clone(),
@@ -71,14 +106,19 @@ impl ChainListener {
                 jobs: chain.jobs,
                 enclave,
                 connect_timeout: chain.rpc_timeout,
+                head_timeout: chain.head_timeout,
             },
             rpc,
             sink,
-            checkpoint: None,
+            store,
+            has_checkpoint: saved.is_some(),
+            checkpoint: saved.unwrap_or_default(),
+            dirty: false,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             backoff: Backoff::new(MIN_BACKOFF, chain.reconnect_max_backoff),
             restarted: false,
+            reconnect_now: false,
             feed: None,
         }
     }
@@ -87,25 +127,73 @@ impl ChainListener {
         let (sender, receiver) = mpsc::channel(FEED_CAPACITY);
         let settings = self.settings.clone();
         let rpc = self.rpc.clone();
-        let checkpoint = self.checkpoint;
+        let resume = Resume {
+            next_block: self.has_checkpoint.then_some(self.checkpoint.next_block),
+            hashes: self
+                .checkpoint
+                .hashes
+                .iter()
+                .map(|(number, hash)| (*number, *hash))
+                .collect(),
+        };
         self.feed = Some(tokio::spawn(async move {
-            if let Err(error) = run_feed(settings, rpc, checkpoint, sender).await {
+            if let Err(error) = run_feed(settings, rpc, resume, sender).await {
                 warn!(error = %error, source = ?std::error::Error::source(&error), "Chain connection ended.");
             }
         }));
         ctx.add_stream(receiver);
     }
 
-    fn on_log(&mut self, log: &ethers::types::Log) {
+    /// A hash we remembered changed: drop this connection and let the next one find the fork.
+    fn suspect_reorg(&mut self, block: u64, ctx: &mut Context<Self>) {
+        warn!(
+            block,
+            "Block hash changed: chain reorganisation; re-reading from the fork."
+        );
+        self.reconnect_now = true;
+        ctx.stop();
+    }
+
+    fn on_head(&mut self, head: Head, ctx: &mut Context<Self>) {
+        if let Some(block) = self
+            .checkpoint
+            .observe_head(head.number, head.hash, head.parent)
+        {
+            return self.suspect_reorg(block, ctx);
+        }
+        // Logs of a block arrive with it; a newer head means the blocks below are complete.
+        self.checkpoint.advance_to(head.number);
+        self.dirty = true;
+    }
+
+    fn on_log(
+        &mut self,
+        log: &ethers::types::Log,
+        timestamp: Option<u64>,
+        ctx: &mut Context<Self>,
+    ) {
         let Ok(position) = log_position(log) else {
             return;
         };
+        let Some(hash) = log.block_hash.map(|hash| hash.0) else {
+            return;
+        };
+        if log.removed == Some(true) {
+            return self.suspect_reorg(position.block_number, ctx);
+        }
+        if let Some(block) = self.checkpoint.observe(position.block_number, hash) {
+            return self.suspect_reorg(block, ctx);
+        }
         if !self.remember(position) {
             return;
         }
-        self.checkpoint = Some(self.checkpoint.unwrap_or(0).max(position.block_number));
+        let block = LogBlock {
+            number: position.block_number,
+            hash,
+            timestamp,
+        };
         if log.address.0 == self.settings.jobs.0 {
-            return self.on_jobs_log(log, position.block_number);
+            return self.on_jobs_log(log, block);
         }
         match decode_executor_log(log, self.settings.enclave) {
             Ok(ExecutorLog::Registered {
@@ -113,6 +201,7 @@ impl ChainListener {
                 job_capacity,
                 env,
             }) => {
+                self.sink.serving.do_send(ServingChanged { serving: true });
                 self.sink.registered.do_send(ExecutorRegistered {
                     owner,
                     job_capacity,
@@ -120,24 +209,42 @@ impl ChainListener {
                     block_number: Some(position.block_number),
                 });
             }
-            Ok(ExecutorLog::Deregistered) => self.sink.deregistered.do_send(ExecutorDeregistered {
-                block_number: Some(position.block_number),
-            }),
+            Ok(ExecutorLog::Deregistered) => {
+                self.sink.serving.do_send(ServingChanged { serving: false });
+                self.sink.deregistered.do_send(ExecutorDeregistered {
+                    block_number: Some(position.block_number),
+                });
+            }
             Err(error) => {
                 debug!(error = %error, block = position.block_number, "Ignored an undecodable log.")
             }
         }
     }
 
-    fn on_jobs_log(&mut self, log: &ethers::types::Log, block: u64) {
+    fn on_jobs_log(&mut self, log: &ethers::types::Log, block: LogBlock) {
         match decode_jobs_log(log) {
-            Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated { job }),
+            Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated { job, block }),
             Ok(JobsLog::Responded(responded)) => self.sink.responded.do_send(ChainJobResponded {
                 job_id: responded.job_id,
                 output_count: responded.output_count,
             }),
-            Err(error) => debug!(error = %error, block, "Ignored an undecodable log."),
+            Err(error) => {
+                debug!(error = %error, block = block.number, "Ignored an undecodable log.")
+            }
         }
+    }
+
+    fn on_reorg(&mut self, fork: u64) {
+        warn!(
+            fork,
+            "Blocks from the fork on were replaced; their jobs are re-read."
+        );
+        self.checkpoint.rewind_to(fork);
+        self.seen.retain(|position| position.block_number < fork);
+        self.seen_order
+            .retain(|position| position.block_number < fork);
+        self.sink.reorged.do_send(ChainReorged { fork });
+        self.save();
     }
 
     /// Records a log position; false if it was already handled.
@@ -153,24 +260,42 @@ impl ChainListener {
         }
         true
     }
+
+    fn save(&mut self) {
+        if !self.has_checkpoint {
+            return;
+        }
+        match self.store.save(&self.checkpoint) {
+            Ok(()) => self.dirty = false,
+            Err(error) => warn!(%error, "Chain checkpoint not saved; will retry."),
+        }
+    }
 }
 
 impl Actor for ChainListener {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // The first connection is immediate; a restart waits according to the backoff.
-        let delay = if self.restarted {
+        // The first connection and a reorg's reconnect are immediate; others back off.
+        let delay = if self.restarted && !std::mem::take(&mut self.reconnect_now) {
             self.backoff.next_delay()
         } else {
             Duration::ZERO
         };
         ctx.run_later(delay, |act, ctx| act.connect(ctx));
+        ctx.run_interval(SAVE_INTERVAL, |act, _| {
+            if act.dirty {
+                act.save();
+            }
+        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         if let Some(feed) = self.feed.take() {
             feed.abort();
+        }
+        if self.dirty {
+            self.save();
         }
     }
 }
@@ -189,11 +314,17 @@ impl Supervised for ChainListener {
 }
 
 impl StreamHandler<FeedItem> for ChainListener {
-    fn handle(&mut self, item: FeedItem, _: &mut Context<Self>) {
+    fn handle(&mut self, item: FeedItem, ctx: &mut Context<Self>) {
         match item {
             FeedItem::State { record, block } => {
-                // A state read means the connection works; backfill resumes after it next time.
-                self.checkpoint.get_or_insert(block.saturating_add(1));
+                debug!(
+                    block,
+                    registered = record.is_some(),
+                    "Registration state read."
+                );
+                self.sink.serving.do_send(ServingChanged {
+                    serving: record.is_some(),
+                });
                 match record {
                     Some(record) => self.sink.registered.do_send(ExecutorRegistered {
                         owner: record.owner,
@@ -207,10 +338,14 @@ impl StreamHandler<FeedItem> for ChainListener {
                         .do_send(ExecutorDeregistered { block_number: None }),
                 }
             }
-            FeedItem::Log(log) => self.on_log(&log),
+            FeedItem::Reorg { fork } => self.on_reorg(fork),
+            FeedItem::Head(head) => self.on_head(head, ctx),
+            FeedItem::Log { log, timestamp } => self.on_log(&log, timestamp, ctx),
             FeedItem::Synced { block } => {
-                // Every log up to `block` is handled; a reconnect re-reads from that block on.
-                self.checkpoint = Some(self.checkpoint.unwrap_or(0).max(block));
+                // Every log up to `block` is handled; a reconnect re-reads from after it.
+                self.has_checkpoint = true;
+                self.checkpoint.advance_to(block.saturating_add(1));
+                self.save();
                 self.backoff.reset();
                 info!(block, enclave = %self.settings.enclave, "Chain listener synced.");
             }

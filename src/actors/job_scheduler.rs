@@ -1,37 +1,44 @@
 //! `JobScheduler` owns job admission: capacity, the bounded queue, each job's deadline, and the
 //! pipeline code → cgroup + port → workerd → outcome.
 //!
-//! Receives: [`ExecuteJob`] (direct runs), [`ChainJobCreated`] (from `ChainListener`). Sends: `FetchCode` to `CodeStore`, `ReserveCgroup` to `CgroupPool`,
-//! `ReservePort` to `PortPool`, `RunJob` to `WorkerdRunner`. At most `capacity` jobs run at once
+//! Receives: [`ExecuteJob`] (direct runs); [`ChainJobCreated`], [`ChainJobResponded`],
+//! [`ChainReorged`] and [`ServingChanged`] from `ChainListener`. Sends: `FetchCode` to
+//! `CodeStore`, `ReserveCgroup` to `CgroupPool`, `ReservePort` to `PortPool`, `RunJob` to
+//! `WorkerdRunner`, and a chain job's outcome to `Signer` and `TxSender` (`chain_job`).
+//! Chain jobs are run only while the node is registered; each is known once (by id and block
+//! hash) in a bounded book, timed from its block's timestamp, and its output is not submitted
+//! if a reorg orphaned it meanwhile. At most `capacity` jobs run at once
 //! and at most `queue` more wait; beyond that a job is refused at once ([`ScheduleError::Busy`])
 //! instead of queueing without bound. Infrastructure faults are retried until the deadline and
 //! are never turned into an outcome.
 
 mod chain_job;
+mod tracked;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture,
-    SpawnHandle, WrapFuture,
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture, WrapFuture,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::actors::node_setup::now_unix_ms;
 use crate::chain::jobs_events::JobDeadline;
 use crate::chain::jobs_events::JobId;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{
-    ChainJobCreated, ChainJobResponded, ExecuteJob, Execution, RunJob, ScheduleError,
+    ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunJob, ScheduleError,
+    ServingChanged,
 };
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
 pub use chain_job::ChainLinks;
+use tracked::{chain_timing, Delivery, TrackedJob, TrackedJobs};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -66,14 +73,9 @@ pub struct JobScheduler {
     admitted_limit: usize,
     admitted: usize,
     next_job: u64,
-    watches: HashMap<JobId, TimeoutWatch>,
-}
-
-/// A job that may time out: reported unless every selected executor answers first.
-#[derive(Debug)]
-struct TimeoutWatch {
-    selected: usize,
-    handle: SpawnHandle,
+    /// Registered on chain: chain jobs are run only then.
+    serving: bool,
+    chain_jobs: TrackedJobs,
 }
 
 impl JobScheduler {
@@ -85,7 +87,8 @@ impl JobScheduler {
             admitted_limit: capacity + queue,
             admitted: 0,
             next_job: 0,
-            watches: HashMap::new(),
+            serving: false,
+            chain_jobs: TrackedJobs::default(),
         }
     }
 }
@@ -131,24 +134,57 @@ impl Handler<ChainJobCreated> for JobScheduler {
     type Result = ();
 
     fn handle(&mut self, msg: ChainJobCreated, ctx: &mut Context<Self>) {
-        let job = msg.job;
-        let links = self.links.chain.clone();
+        let ChainJobCreated { job, block } = msg;
+        let job_id = job.job_id;
         let JobDeadline::Millis(deadline_ms) = job.deadline else {
-            return warn!(job_id = %job.job_id, "Deadline beyond 2^64 ms; job not run or watched.");
+            return warn!(%job_id, "Deadline beyond 2^64 ms; job not run or watched.");
         };
-        self.watch_timeout(job.job_id, job.selected.len(), deadline_ms, ctx);
+        let record = TrackedJob {
+            block_number: block.number,
+            block_hash: block.hash,
+            selected: job.selected.len(),
+            watch: None,
+        };
+        match self.chain_jobs.deliver(job_id, record) {
+            (Delivery::Duplicate, _) => return,
+            (Delivery::Full, _) => {
+                return warn!(%job_id, "Too many chain jobs tracked; job not run or watched.")
+            }
+            (Delivery::New, replaced) => {
+                if let Some(watch) = replaced.and_then(|old| old.watch) {
+                    ctx.cancel_future(watch);
+                }
+            }
+        }
+        // The execution start is the block's timestamp, not when we heard of it.
+        let Some(start) = block.timestamp else {
+            self.chain_jobs.remove(&job_id);
+            return warn!(%job_id, block = block.number, "Block of the job is gone (reorg); not run.");
+        };
+        let buffer = self.links.chain.execution_buffer;
+        let timing = chain_timing(start, deadline_ms, buffer, now_unix_ms());
+        self.watch_timeout(job_id, timing.answer_window, ctx);
+        let links = self.links.chain.clone();
         if !job.selected.contains(&links.enclave) {
             return;
         }
+        if !self.serving {
+            return warn!(%job_id, "Selected while not registered; job not run.");
+        }
+        if !timing.worth_running {
+            return warn!(%job_id, block = block.number, "Selected, but the answer window has closed; job not run.");
+        }
         let deadline = Duration::from_millis(deadline_ms);
         let Some(admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
-            return warn!(job_id = %job.job_id, "Node full; chain job not run.");
+            return warn!(%job_id, "Node full; chain job not run.");
         };
-        info!(job_id = %job.job_id, code_tx = %job.code_tx, deadline_ms, "Selected for a chain job.");
+        info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), admitted);
-        let job_id = job.job_id;
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
             act.admitted -= 1;
+            if !act.chain_jobs.is_current(&job_id, &block.hash) {
+                return warn!(%job_id, block = block.number, "Job orphaned by a reorg while it ran; output not submitted.");
+            }
             match result {
                 Ok(execution) => {
                     ctx.spawn(chain_job::report_output(links, job_id, execution).into_actor(act));
@@ -164,36 +200,62 @@ impl Handler<ChainJobResponded> for JobScheduler {
 
     fn handle(&mut self, msg: ChainJobResponded, ctx: &mut Context<Self>) {
         let complete = self
-            .watches
-            .get(&msg.job_id)
-            .is_some_and(|watch| usize::from(msg.output_count) >= watch.selected);
-        if let Some(watch) = complete.then(|| self.watches.remove(&msg.job_id)).flatten() {
-            ctx.cancel_future(watch.handle);
+            .chain_jobs
+            .selected(&msg.job_id)
+            .is_some_and(|selected| usize::from(msg.output_count) >= selected);
+        if let Some(watch) = complete
+            .then(|| self.chain_jobs.remove(&msg.job_id))
+            .flatten()
+            .and_then(|job| job.watch)
+        {
+            ctx.cancel_future(watch);
         }
     }
 }
 
+impl Handler<ChainReorged> for JobScheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChainReorged, ctx: &mut Context<Self>) {
+        for (job_id, job) in self.chain_jobs.orphan_from(msg.fork) {
+            warn!(%job_id, block = job.block_number, "Job's block was replaced; forgotten until re-delivered.");
+            if let Some(watch) = job.watch {
+                ctx.cancel_future(watch);
+            }
+        }
+    }
+}
+
+impl Handler<ServingChanged> for JobScheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServingChanged, _: &mut Context<Self>) {
+        if self.serving != msg.serving {
+            info!(
+                serving = msg.serving,
+                running = self.admitted,
+                "Chain job intake changed; jobs in flight finish."
+            );
+        }
+        self.serving = msg.serving;
+    }
+}
+
 impl JobScheduler {
-    /// After deadline + buffer (+ jitter), reports the job unless every output arrived first.
-    fn watch_timeout(
-        &mut self,
-        job_id: JobId,
-        selected: usize,
-        deadline_ms: u64,
-        ctx: &mut Context<Self>,
-    ) {
+    /// When the answer window closes (+ jitter), reports the job unless every output arrived
+    /// first.
+    fn watch_timeout(&mut self, job_id: JobId, answer_window: Duration, ctx: &mut Context<Self>) {
         let links = self.links.chain.clone();
         let jitter = REPORT_JITTER.mul_f64(rand::random::<f64>());
-        let due = Duration::from_millis(deadline_ms) + links.execution_buffer + jitter;
-        if due > MAX_WATCH || self.watches.contains_key(&job_id) {
+        let due = answer_window + jitter;
+        if due > MAX_WATCH {
             return;
         }
         let handle = ctx.run_later(due, move |act, ctx| {
-            act.watches.remove(&job_id);
+            act.chain_jobs.remove(&job_id);
             ctx.spawn(chain_job::report_timeout(links, job_id).into_actor(act));
         });
-        self.watches
-            .insert(job_id, TimeoutWatch { selected, handle });
+        self.chain_jobs.set_watch(job_id, handle);
     }
 }
 

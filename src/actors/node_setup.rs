@@ -246,6 +246,15 @@ fn parse_gas_key(hex_text: &str, enclave: Address) -> Result<SecretKey, SetupErr
     Ok(key)
 }
 
+/// Unix time in milliseconds (0 if the clock is before 1970): compared with block timestamps
+/// to time chain jobs.
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Unix seconds from the wall clock: signature timestamps are compared with block timestamps.
 pub fn now_unix() -> u64 {
     SystemTime::now()

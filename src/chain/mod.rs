@@ -3,6 +3,7 @@
 //! The only module that imports ethers; the rest of the node speaks our domain types, so a
 //! later move to alloy touches this folder alone (STYLE.md §3.12).
 
+pub mod checkpoint;
 pub mod code_tx;
 pub mod ecdsa;
 pub mod eip712;

@@ -118,19 +118,48 @@ impl ChainRpc {
     /// `Jobs.EXECUTION_BUFFER_TIME()`: how long after a job's deadline outputs are still
     /// accepted, and so when a timeout may be reported.
     pub async fn execution_buffer(&self, jobs: Address) -> Result<Duration, RpcError> {
-        let data = ethers::utils::id("EXECUTION_BUFFER_TIME()").to_vec();
-        let request = TransactionRequest::new().to(H160(jobs.0)).data(data);
+        self.seconds_view(jobs, "EXECUTION_BUFFER_TIME()").await
+    }
+
+    /// `Jobs.SIGN_MAX_AGE()`: how old an output signature may be when it is included.
+    pub async fn sign_max_age(&self, jobs: Address) -> Result<Duration, RpcError> {
+        self.seconds_view(jobs, "SIGN_MAX_AGE()").await
+    }
+
+    /// A parameterless view returning a uint256 number of seconds.
+    async fn seconds_view(
+        &self,
+        contract: Address,
+        signature: &'static str,
+    ) -> Result<Duration, RpcError> {
+        let data = ethers::utils::id(signature).to_vec();
+        let request = TransactionRequest::new().to(H160(contract.0)).data(data);
         let output = self
             .bounded(self.provider.call(&request.into(), None))
             .await?;
-        let tokens = decode(&[ParamType::Uint(256)], &output)
-            .map_err(|_| RpcError::Decode("EXECUTION_BUFFER_TIME()"))?;
+        let tokens =
+            decode(&[ParamType::Uint(256)], &output).map_err(|_| RpcError::Decode(signature))?;
         match tokens.as_slice() {
             [Token::Uint(seconds)] if *seconds <= u64::MAX.into() => {
                 Ok(Duration::from_secs(seconds.as_u64()))
             }
-            _ => Err(RpcError::Decode("EXECUTION_BUFFER_TIME()")),
+            _ => Err(RpcError::Decode(signature)),
         }
+    }
+
+    /// The hash of block `number` on the chain as the endpoint sees it now; `None` if the chain
+    /// is shorter.
+    pub async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, RpcError> {
+        let block = self.bounded(self.provider.get_block(number)).await?;
+        Ok(block.and_then(|block| block.hash).map(|hash| hash.0))
+    }
+
+    /// The timestamp (unix seconds) of the block with `hash`; `None` if it is unknown (orphaned).
+    pub async fn block_timestamp(&self, hash: [u8; 32]) -> Result<Option<u64>, RpcError> {
+        let block = self
+            .bounded(self.provider.get_block(ethers::types::H256(hash)))
+            .await?;
+        Ok(block.map(|block| block.timestamp.min(u64::MAX.into()).as_u64()))
     }
 
     async fn bounded<T>(

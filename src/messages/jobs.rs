@@ -61,6 +61,38 @@ pub enum ScheduleError {
 pub struct ChainJobCreated {
     /// The decoded log.
     pub job: crate::chain::jobs_events::JobCreated,
+    /// The block the log is in: its timestamp is the job's execution start, its hash tells a
+    /// re-delivery after a reorg from a duplicate.
+    pub block: LogBlock,
+}
+
+/// The block a log was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBlock {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: [u8; 32],
+    /// Unix seconds; `None` when the endpoint no longer knew the block (it was orphaned).
+    pub timestamp: Option<u64>,
+}
+
+/// Blocks from `fork` on were replaced: jobs created in them and not answered yet must not be
+/// answered (their logs are delivered again if they were re-included). Sent by `ChainListener`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ChainReorged {
+    /// The lowest replaced block.
+    pub fork: u64,
+}
+
+/// Whether this node is registered on `Executors` and so takes chain jobs. After a
+/// deregistration, jobs in flight finish and no new one starts. Sent by `ChainListener`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ServingChanged {
+    /// Registered.
+    pub serving: bool,
 }
 
 /// A `JobResponded` log seen by `ChainListener`: one more output for a job, which ends the

@@ -1,27 +1,34 @@
-//! The connection task behind `ChainListener`: connects the websocket, reads our registration
-//! state, subscribes to our `Executors` logs, backfills from the checkpoint with `eth_getLogs`
-//! and then forwards live logs, all into one bounded channel.
+//! The connection task behind `ChainListener`: connects the websocket, subscribes to new heads
+//! and to our logs, reads our registration state, checks the remembered block hashes against
+//! the chain (a reorg while we were away), backfills from the checkpoint with `eth_getLogs` and
+//! then forwards live heads and logs, all into one bounded channel.
 //!
-//! Owns the websocket provider for its lifetime. Ends (closing the channel) on any error or when
-//! the subscription ends; the actor then restarts it with backoff. Subscribing before the
-//! backfill means no log can fall between the two; duplicates are removed by the actor.
+//! Owns the websocket provider for its lifetime. Ends (closing the channel) on any error, when a
+//! subscription ends, or when the watchdog finds the socket dead: no new head for
+//! `head_timeout` and a request over the same socket gets no answer, or the chain moved on
+//! without telling us. The actor then reconnects. Subscribing before the backfill means no log
+//! can fall between the two; duplicates are removed by the actor.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ethers::providers::{Middleware, Provider, StreamExt, Ws};
 use ethers::types::Log;
 use futures::channel::mpsc;
 use futures::SinkExt;
+use tokio::time::Instant;
 use url::Url;
 
 use crate::chain::events::executor_filter;
 use crate::chain::jobs_events::{job_created_filter, job_responded_filter};
-use crate::chain::rpc::{ChainRpc, ExecutorRecord};
+use crate::chain::rpc::{ChainRpc, ExecutorRecord, RpcError};
 use crate::domain::Address;
 use crate::domain::ExecutionEnv;
 
-/// Largest block range asked of `eth_getLogs` at once.
+/// Largest block range asked of `eth_getLogs` at once; halved while the endpoint refuses.
 const BACKFILL_RANGE: u64 = 2_000;
+/// Block timestamps remembered for attaching to job logs.
+const TIMESTAMP_CACHE: usize = 256;
 
 /// What the feed tells the actor, in order.
 #[derive(Debug)]
@@ -33,13 +40,34 @@ pub(crate) enum FeedItem {
         /// The block the state was read at; backfill starts after it on a first start.
         block: u64,
     },
-    /// A log from the backfill or the subscription.
-    Log(Box<Log>),
-    /// Backfill reached `block`; live logs follow.
+    /// Remembered blocks from `fork` on are no longer on the chain; their logs will be read
+    /// again by the backfill that follows.
+    Reorg {
+        /// The lowest replaced block.
+        fork: u64,
+    },
+    /// A block header from the subscription.
+    Head(Head),
+    /// A log from the backfill or the subscription, with its block's timestamp when known.
+    Log {
+        /// The log.
+        log: Box<Log>,
+        /// Unix seconds of the log's block (fetched for `Jobs` logs only).
+        timestamp: Option<u64>,
+    },
+    /// Backfill reached `block`; live items follow.
     Synced {
         /// The head at backfill time.
         block: u64,
     },
+}
+
+/// The part of a header the listener needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub(crate) number: u64,
+    pub(crate) hash: [u8; 32],
+    pub(crate) parent: [u8; 32],
 }
 
 /// Why the feed ended.
@@ -48,18 +76,24 @@ pub(crate) enum FeedError {
     /// The websocket could not be opened in time.
     #[error("websocket connect failed")]
     Connect(#[source] Option<ethers::providers::ProviderError>),
-    /// A subscription or RPC call failed.
+    /// A JSON-RPC call failed.
     #[error("chain RPC failed")]
-    Rpc(#[from] crate::chain::rpc::RpcError),
+    Rpc(#[from] RpcError),
     /// The subscription request failed.
     #[error("log subscription failed")]
     Subscribe(#[source] ethers::providers::ProviderError),
     /// The actor is gone.
     #[error("listener stopped")]
     Closed,
-    /// The subscription stream ended (socket closed).
-    #[error("log subscription ended")]
+    /// A subscription stream ended (socket closed).
+    #[error("subscription ended")]
     Ended,
+    /// No new head for too long and the socket did not answer a request.
+    #[error("websocket silent for {0:?} and not answering")]
+    Stalled(Duration),
+    /// The chain moved on but the subscription told us nothing.
+    #[error("subscription missed new blocks")]
+    MissedHeads,
 }
 
 /// Where to connect and what to watch.
@@ -70,14 +104,24 @@ pub(crate) struct FeedSettings {
     pub(crate) jobs: Address,
     pub(crate) enclave: Address,
     pub(crate) connect_timeout: Duration,
+    pub(crate) head_timeout: Duration,
 }
 
-/// Runs one connection until it fails. `checkpoint` is the first block to backfill from.
+/// Where the previous connection stopped.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resume {
+    /// First block whose logs may be unhandled; `None` on a first start (start at the head).
+    pub(crate) next_block: Option<u64>,
+    /// Remembered block hashes, checked against the chain before the backfill.
+    pub(crate) hashes: Vec<(u64, [u8; 32])>,
+}
+
+/// Runs one connection until it fails.
 pub(crate) async fn run_feed(
     settings: FeedSettings,
     rpc: ChainRpc,
-    checkpoint: Option<u64>,
-    mut out: mpsc::Sender<FeedItem>,
+    resume: Resume,
+    out: mpsc::Sender<FeedItem>,
 ) -> Result<(), FeedError> {
     let connect = Provider::<Ws>::connect_with_reconnects(settings.ws_url.as_str(), 0);
     let provider = tokio::time::timeout(settings.connect_timeout, connect)
@@ -89,6 +133,10 @@ pub(crate) async fn run_feed(
         job_created_filter(settings.jobs, ExecutionEnv::JAVASCRIPT),
         job_responded_filter(settings.jobs),
     ];
+    let heads = provider
+        .subscribe_blocks()
+        .await
+        .map_err(FeedError::Subscribe)?;
     let mut streams = Vec::with_capacity(filters.len());
     for filter in &filters {
         streams.push(
@@ -98,42 +146,171 @@ pub(crate) async fn run_feed(
                 .map_err(FeedError::Subscribe)?,
         );
     }
-    let mut live = futures::stream::select_all(streams);
+    let live = futures::stream::select_all(streams);
 
-    let head = rpc.block_number().await?;
-    let record = rpc
-        .executor_record(settings.executors, settings.enclave)
+    let mut feed = Feed {
+        settings,
+        rpc,
+        out,
+        timestamps: HashMap::new(),
+    };
+    let head = feed.rpc.block_number().await?;
+    let record = feed
+        .rpc
+        .executor_record(feed.settings.executors, feed.settings.enclave)
         .await?;
-    send(
-        &mut out,
-        FeedItem::State {
-            record,
-            block: head,
-        },
-    )
+    feed.send(FeedItem::State {
+        record,
+        block: head,
+    })
     .await?;
-    let mut from = checkpoint.unwrap_or(head.saturating_add(1));
-    while from <= head {
-        let to = head.min(from.saturating_add(BACKFILL_RANGE - 1));
-        let mut logs = Vec::new();
-        for filter in &filters {
-            logs.extend(rpc.logs(filter, from, to).await?);
-        }
-        // One stream in chain order, whichever filter a log came from.
-        logs.sort_by_key(|log| (log.block_number, log.log_index));
-        for log in logs {
-            send(&mut out, FeedItem::Log(Box::new(log))).await?;
-        }
-        from = to.saturating_add(1);
+    let fork = feed.find_fork(&resume.hashes).await?;
+    if let Some(fork) = fork {
+        feed.send(FeedItem::Reorg { fork }).await?;
     }
-    send(&mut out, FeedItem::Synced { block: head }).await?;
-
-    while let Some(log) = live.next().await {
-        send(&mut out, FeedItem::Log(Box::new(log))).await?;
-    }
-    Err(FeedError::Ended)
+    let from = match (resume.next_block, fork) {
+        (Some(next), Some(fork)) => next.min(fork),
+        (Some(next), None) => next,
+        (None, _) => head.saturating_add(1),
+    };
+    feed.backfill(&filters, from, head).await?;
+    feed.send(FeedItem::Synced { block: head }).await?;
+    feed.follow(&provider, heads, live, head).await
 }
 
-async fn send(out: &mut mpsc::Sender<FeedItem>, item: FeedItem) -> Result<(), FeedError> {
-    out.send(item).await.map_err(|_| FeedError::Closed)
+/// One connection's state.
+struct Feed {
+    settings: FeedSettings,
+    rpc: ChainRpc,
+    out: mpsc::Sender<FeedItem>,
+    timestamps: HashMap<[u8; 32], u64>,
+}
+
+impl Feed {
+    async fn send(&mut self, item: FeedItem) -> Result<(), FeedError> {
+        self.out.send(item).await.map_err(|_| FeedError::Closed)
+    }
+
+    /// The lowest remembered block whose hash the chain no longer has, checking from the top
+    /// down and stopping at the first that still matches (usually the very first).
+    async fn find_fork(&self, hashes: &[(u64, [u8; 32])]) -> Result<Option<u64>, FeedError> {
+        let mut fork = None;
+        for (number, hash) in hashes.iter().rev() {
+            if self.rpc.block_hash(*number).await? == Some(*hash) {
+                break;
+            }
+            fork = Some(*number);
+        }
+        Ok(fork)
+    }
+
+    /// Sends every log in `from..=to`, in chain order, in ranges the endpoint accepts.
+    async fn backfill(
+        &mut self,
+        filters: &[ethers::types::Filter],
+        mut from: u64,
+        to: u64,
+    ) -> Result<(), FeedError> {
+        let mut range = BACKFILL_RANGE;
+        while from <= to {
+            let end = to.min(from.saturating_add(range - 1));
+            let mut logs = Vec::new();
+            let mut refused = None;
+            for filter in filters {
+                match self.rpc.logs(filter, from, end).await {
+                    Ok(found) => logs.extend(found),
+                    Err(error) => {
+                        refused = Some(error);
+                        break;
+                    }
+                }
+            }
+            if let Some(error) = refused {
+                // "Too many results" and its many spellings: try a smaller range, down to one
+                // block; a single block that still fails is a real failure.
+                if range == 1 {
+                    return Err(error.into());
+                }
+                range = (range / 2).max(1);
+                continue;
+            }
+            // One stream in chain order, whichever filter a log came from.
+            logs.sort_by_key(|log| (log.block_number, log.log_index));
+            for log in logs {
+                self.forward_log(log).await?;
+            }
+            from = end.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Forwards a log; `Jobs` logs carry their block's timestamp (a job's execution start).
+    async fn forward_log(&mut self, log: Log) -> Result<(), FeedError> {
+        let timestamp = match (log.address.0 == self.settings.jobs.0, log.block_hash) {
+            (true, Some(hash)) => self.timestamp(hash.0).await?,
+            _ => None,
+        };
+        self.send(FeedItem::Log {
+            log: Box::new(log),
+            timestamp,
+        })
+        .await
+    }
+
+    async fn timestamp(&mut self, hash: [u8; 32]) -> Result<Option<u64>, FeedError> {
+        if let Some(timestamp) = self.timestamps.get(&hash) {
+            return Ok(Some(*timestamp));
+        }
+        let timestamp = self.rpc.block_timestamp(hash).await?;
+        if let Some(timestamp) = timestamp {
+            self.remember_timestamp(hash, timestamp);
+        }
+        Ok(timestamp)
+    }
+
+    fn remember_timestamp(&mut self, hash: [u8; 32], timestamp: u64) {
+        if self.timestamps.len() >= TIMESTAMP_CACHE {
+            self.timestamps.clear();
+        }
+        self.timestamps.insert(hash, timestamp);
+    }
+
+    /// Forwards live heads and logs until the connection fails or goes silent.
+    async fn follow(
+        &mut self,
+        provider: &Provider<Ws>,
+        mut heads: impl futures::Stream<Item = ethers::types::Block<ethers::types::H256>> + Unpin,
+        mut live: impl futures::Stream<Item = Log> + Unpin,
+        mut last_number: u64,
+    ) -> Result<(), FeedError> {
+        let head_timeout = self.settings.head_timeout;
+        let mut last_head = Instant::now();
+        loop {
+            tokio::select! {
+                head = heads.next() => {
+                    let head = head.ok_or(FeedError::Ended)?;
+                    last_head = Instant::now();
+                    let (Some(number), Some(hash)) = (head.number, head.hash) else { continue };
+                    last_number = last_number.max(number.as_u64());
+                    self.remember_timestamp(hash.0, head.timestamp.min(u64::MAX.into()).as_u64());
+                    self.send(FeedItem::Head(Head {
+                        number: number.as_u64(),
+                        hash: hash.0,
+                        parent: head.parent_hash.0,
+                    }))
+                    .await?;
+                }
+                log = live.next() => self.forward_log(log.ok_or(FeedError::Ended)?).await?,
+                () = tokio::time::sleep_until(last_head + head_timeout) => {
+                    // Silence: an idle chain, or a dead socket. Ask over the same socket.
+                    let probe = tokio::time::timeout(self.settings.connect_timeout, provider.get_block_number());
+                    match probe.await {
+                        Ok(Ok(number)) if number.as_u64() <= last_number => last_head = Instant::now(),
+                        Ok(Ok(_)) => return Err(FeedError::MissedHeads),
+                        _ => return Err(FeedError::Stalled(head_timeout)),
+                    }
+                }
+            }
+        }
+    }
 }

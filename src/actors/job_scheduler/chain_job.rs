@@ -35,6 +35,8 @@ pub struct ChainLinks {
     pub timeouts: Recipient<ReportTimeout>,
     /// `Jobs.EXECUTION_BUFFER_TIME`, read from the contract at start.
     pub execution_buffer: Duration,
+    /// `Jobs.SIGN_MAX_AGE`, read from the contract at start.
+    pub sign_max_age: Duration,
 }
 
 /// Signs and submits one job's outcome; logs the result.

@@ -1,0 +1,195 @@
+//! The scheduler's book of chain jobs: which jobs it knows (so a log delivered twice runs once),
+//! from which block (so a reorg can orphan them), how many outputs they need, and when each
+//! can last be answered or reported. Pure bookkeeping, unit-tested; the actor owns one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::SpawnHandle;
+
+use crate::chain::jobs_events::JobId;
+
+/// Jobs tracked at once; beyond it new jobs are neither run nor watched (logged), so a flood
+/// of `JobCreated` cannot grow the node's memory without bound.
+pub(super) const MAX_TRACKED_JOBS: usize = 65_536;
+/// Least time left before the answer window closes for a run to be worth starting: the run,
+/// the signature and the transaction's inclusion all need some.
+pub(super) const SUBMIT_MARGIN: Duration = Duration::from_secs(1);
+
+/// When a chain job's windows close, seen from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ChainTiming {
+    /// Until the contract stops accepting outputs (execution start + deadline + buffer); a
+    /// timeout may be reported after it.
+    pub(super) answer_window: Duration,
+    /// Whether a run started now can still be answered in time.
+    pub(super) worth_running: bool,
+}
+
+/// The windows of a job that started (its block's timestamp) at `start_unix`.
+pub(super) fn chain_timing(
+    start_unix: u64,
+    deadline_ms: u64,
+    buffer: Duration,
+    now_unix_ms: u64,
+) -> ChainTiming {
+    let buffer_ms = u64::try_from(buffer.as_millis()).unwrap_or(u64::MAX);
+    let closes_ms = start_unix
+        .saturating_mul(1000)
+        .saturating_add(deadline_ms)
+        .saturating_add(buffer_ms);
+    let answer_window = Duration::from_millis(closes_ms.saturating_sub(now_unix_ms));
+    ChainTiming {
+        answer_window,
+        worth_running: answer_window > SUBMIT_MARGIN,
+    }
+}
+
+/// One known job.
+#[derive(Debug)]
+pub(super) struct TrackedJob {
+    /// The block of its `JobCreated`.
+    pub(super) block_number: u64,
+    /// That block's hash: a second delivery from another block is a re-inclusion.
+    pub(super) block_hash: [u8; 32],
+    /// Outputs that end the job.
+    pub(super) selected: usize,
+    /// The timeout report scheduled for it.
+    pub(super) watch: Option<SpawnHandle>,
+}
+
+/// What to do with a `JobCreated` delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Delivery {
+    /// First time: run (if selected) and watch.
+    New,
+    /// Same job from the same block: already handled.
+    Duplicate,
+    /// The book is full.
+    Full,
+}
+
+/// The book itself.
+#[derive(Debug, Default)]
+pub(super) struct TrackedJobs {
+    jobs: HashMap<JobId, TrackedJob>,
+}
+
+impl TrackedJobs {
+    /// Classifies a delivery and records a new one. A job known from another block (re-included
+    /// after a reorg we did not see) replaces the old record; the caller cancels its watch.
+    pub(super) fn deliver(
+        &mut self,
+        job_id: JobId,
+        job: TrackedJob,
+    ) -> (Delivery, Option<TrackedJob>) {
+        match self.jobs.get(&job_id) {
+            Some(known) if known.block_hash == job.block_hash => (Delivery::Duplicate, None),
+            Some(_) => (Delivery::New, self.jobs.insert(job_id, job)),
+            None if self.jobs.len() >= MAX_TRACKED_JOBS => (Delivery::Full, None),
+            None => (Delivery::New, self.jobs.insert(job_id, job)),
+        }
+    }
+
+    /// Sets the job's watch handle.
+    pub(super) fn set_watch(&mut self, job_id: JobId, watch: SpawnHandle) {
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            job.watch = Some(watch);
+        }
+    }
+
+    /// Whether the job from `block_hash` is still current (not orphaned or replaced).
+    pub(super) fn is_current(&self, job_id: &JobId, block_hash: &[u8; 32]) -> bool {
+        self.jobs
+            .get(job_id)
+            .is_some_and(|job| &job.block_hash == block_hash)
+    }
+
+    /// Selected executors of a job, if known.
+    pub(super) fn selected(&self, job_id: &JobId) -> Option<usize> {
+        self.jobs.get(job_id).map(|job| job.selected)
+    }
+
+    /// Forgets a job (answered by everyone, reported, or expired).
+    pub(super) fn remove(&mut self, job_id: &JobId) -> Option<TrackedJob> {
+        self.jobs.remove(job_id)
+    }
+
+    /// Forgets every job created in block `fork` or later, returning them.
+    pub(super) fn orphan_from(&mut self, fork: u64) -> Vec<(JobId, TrackedJob)> {
+        let orphaned: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.block_number >= fork)
+            .map(|(id, _)| *id)
+            .collect();
+        orphaned
+            .into_iter()
+            .filter_map(|id| self.jobs.remove(&id).map(|job| (id, job)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracked(block_number: u64, hash: u8) -> TrackedJob {
+        TrackedJob {
+            block_number,
+            block_hash: [hash; 32],
+            selected: 1,
+            watch: None,
+        }
+    }
+
+    #[test]
+    fn the_window_counts_from_the_block_timestamp_not_from_arrival() {
+        let buffer = Duration::from_secs(10);
+        let on_time = chain_timing(1_000, 5_000, buffer, 1_000_000);
+        assert_eq!(on_time.answer_window, Duration::from_millis(15_000));
+        assert!(on_time.worth_running);
+        // Seen 14.5 s after its block (a restart): too late to run, a timeout report is due soon.
+        let late = chain_timing(1_000, 5_000, buffer, 1_014_500);
+        assert_eq!(late.answer_window, Duration::from_millis(500));
+        assert!(!late.worth_running);
+        let past = chain_timing(1_000, 5_000, buffer, 2_000_000);
+        assert_eq!(past.answer_window, Duration::ZERO);
+    }
+
+    #[test]
+    fn huge_values_saturate_instead_of_overflowing() {
+        let timing = chain_timing(u64::MAX, u64::MAX, Duration::MAX, 0);
+        assert_eq!(timing.answer_window, Duration::from_millis(u64::MAX));
+    }
+
+    #[test]
+    fn a_second_delivery_from_the_same_block_is_a_duplicate() {
+        let mut book = TrackedJobs::default();
+        let id = JobId([1; 32]);
+        assert_eq!(book.deliver(id, tracked(5, 1)).0, Delivery::New);
+        assert_eq!(book.deliver(id, tracked(5, 1)).0, Delivery::Duplicate);
+        let (delivery, replaced) = book.deliver(id, tracked(6, 2));
+        assert_eq!(delivery, Delivery::New);
+        assert_eq!(replaced.map(|job| job.block_number), Some(5));
+        assert!(book.is_current(&id, &[2; 32]));
+        assert!(!book.is_current(&id, &[1; 32]));
+    }
+
+    #[test]
+    fn a_reorg_orphans_jobs_from_the_fork_on() {
+        let mut book = TrackedJobs::default();
+        book.deliver(JobId([1; 32]), tracked(4, 1));
+        book.deliver(JobId([2; 32]), tracked(5, 2));
+        book.deliver(JobId([3; 32]), tracked(6, 3));
+        let mut orphaned: Vec<u64> = book
+            .orphan_from(5)
+            .into_iter()
+            .map(|(_, job)| job.block_number)
+            .collect();
+        orphaned.sort_unstable();
+        assert_eq!(orphaned, [5, 6]);
+        assert!(book.is_current(&JobId([1; 32]), &[1; 32]));
+        assert!(!book.is_current(&JobId([2; 32]), &[2; 32]));
+    }
+}
