@@ -79,7 +79,13 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     let signer = Signer::start_in_arbiter(&signer_arbiter.handle(), move |_| signer);
 
     let rpc = ChainRpc::new(&config.chain.http_rpc_url, config.chain.rpc_timeout)?;
-    let tx_sender = TxSender::new(rpc.clone(), config.chain.chain_id, config.chain.jobs).start();
+    let tx_sender = TxSender::new(
+        rpc.clone(),
+        config.chain.chain_id,
+        config.chain.jobs,
+        config.chain.max_fee_cap_wei,
+    )
+    .start();
     let setup = NodeSetup::new(NodeSetupParts {
         identity,
         policy: AuthPolicy {
@@ -98,7 +104,6 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         enclave: identity.address,
         signer: signer.clone().recipient(),
         submit: tx_sender.clone().recipient(),
-        receipts: tx_sender.clone().recipient(),
         timeouts: tx_sender.clone().recipient(),
         execution_buffer: execution_buffer(config, &rpc).await,
         sign_max_age: sign_max_age(config, &rpc).await,

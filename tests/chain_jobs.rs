@@ -75,8 +75,11 @@ async fn a_selected_node_runs_the_job_and_its_output_is_accepted_on_chain() {
     assert_eq!(data[0], ethers::abi::Token::Bytes(b"2,2,2,3,5,5".to_vec()));
     assert_eq!(data[2], ethers::abi::Token::Uint(0.into()), "error code 0");
     assert_eq!(data[3], ethers::abi::Token::Uint(1.into()), "first output");
-    let logs = node.logs();
-    assert!(logs.contains("Output submitted on chain."), "{logs}");
+    // The node learns of the inclusion on its next check of pending transactions.
+    wait_until(Duration::from_secs(10), "inclusion noticed", || async {
+        node.logs().contains("Output submitted on chain.")
+    })
+    .await;
 }
 
 const SLASHED: &str = "0x5b7be43a9005feced634aa3c4ee6edf6d75149d297a3349f0e066743f4e440e7";

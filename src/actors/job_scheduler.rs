@@ -165,6 +165,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
         let timing = chain_timing(start, deadline_ms, buffer, now_unix_ms());
         self.watch_timeout(job_id, timing.answer_window, ctx);
         let links = self.links.chain.clone();
+        let answer_by = Instant::now() + timing.answer_window;
         if !job.selected.contains(&links.enclave) {
             return;
         }
@@ -187,7 +188,10 @@ impl Handler<ChainJobCreated> for JobScheduler {
             }
             match result {
                 Ok(execution) => {
-                    ctx.spawn(chain_job::report_output(links, job_id, execution).into_actor(act));
+                    ctx.spawn(
+                        chain_job::report_output(links, job_id, execution, answer_by)
+                            .into_actor(act),
+                    );
                 }
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }

@@ -1,32 +1,46 @@
-//! `TxSender` owns the gas key and its nonce and sends the node's transactions.
+//! `TxSender` owns the gas key and its nonce, sends the node's transactions and follows each
+//! one until it settles.
 //!
-//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`], [`AwaitReceipt`]. Sends: JSON-RPC calls through
-//! [`ChainRpc`]. Invariant: the only holder of the gas key and the only owner of its nonce. A
-//! rotation takes effect only after the new key's `pending` nonce is known, so a failed
-//! rotation leaves the old key in place.
+//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`]. Sends: JSON-RPC calls through
+//! [`ChainRpc`]; answers each sent transaction's [`Submitted::included`] once it settles.
+//! Invariants: the only holder of the gas key and the only owner of its nonce; sends are atomic
+//! (one nonce each, in order), while following is not, so one slow transaction never blocks
+//! the others. Every tick each pending transaction is checked (`follow`): mined, nonce taken by
+//! someone else, dropped (re-broadcast), or pending too long (fees bumped by at least 12.5 %,
+//! up to the cap; replaced by a cancellation if the call would now revert). A rotation takes
+//! effect only after the new key's `pending` nonce is known; transactions sent with the old
+//! key are still followed to the end.
 
+mod follow;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, AtomicResponse, Context, Handler, ResponseActFuture, ResponseFuture,
+    Actor, ActorFutureExt, AsyncContext, AtomicResponse, Context, Handler, ResponseActFuture,
     WrapFuture,
 };
-use tracing::info;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
 use crate::chain::ecdsa::address_of;
 use crate::chain::rpc::{with_retries, ChainRpc};
 use crate::chain::submit::{
-    is_deadline_not_over, slash_calldata, submit_output_calldata, SubmitError,
+    is_deadline_not_over, slash_calldata, submit_output_calldata, Draft, SubmitError,
 };
 use crate::chain::tx_errors::TxErrorKind;
 use crate::chain::wallet::GasWallet;
-use crate::domain::Address;
-use crate::domain::TxHash;
-use crate::messages::tx::{AwaitReceipt, ReportTimeout, SetGasKey, SubmitOutput, TxError};
+use crate::domain::{Address, TxHash};
+use crate::messages::tx::{ReportTimeout, SetGasKey, SubmitOutput, Submitted, TxError};
+use follow::{check, Finding, Purpose, Snapshot};
 
 /// Retries of the nonce query after the first try (Marlin: 1 + 3, 5/25/125 ms).
 const NONCE_RETRIES: u32 = 3;
 const NONCE_RETRY_BASE: Duration = Duration::from_millis(5);
+/// How often pending transactions are checked.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The gas account's owner.
 #[derive(Debug)]
@@ -34,30 +48,50 @@ pub struct TxSender {
     rpc: ChainRpc,
     chain_id: u64,
     jobs: Address,
+    fee_cap: u128,
     account: Option<GasAccount>,
+    /// Sent and not yet settled, by (account, nonce).
+    pending: HashMap<(Address, u64), Pending>,
+    checking: bool,
 }
 
 /// The installed gas key and the next nonce to use with it.
 #[derive(Debug)]
 struct GasAccount {
-    wallet: GasWallet,
+    wallet: Arc<GasWallet>,
     next_nonce: u64,
 }
 
+/// One transaction being followed.
+#[derive(Debug)]
+struct Pending {
+    tx: Snapshot,
+    waiter: Option<oneshot::Sender<Result<TxHash, TxError>>>,
+    warned_at_cap: bool,
+}
+
 impl TxSender {
-    /// Starts without a gas key; `/mutable-config` installs one. Transactions go to `jobs`.
-    pub fn new(rpc: ChainRpc, chain_id: u64, jobs: Address) -> Self {
+    /// Starts without a gas key; `/mutable-config` installs one. Transactions go to `jobs`
+    /// and never offer more than `fee_cap` wei per gas.
+    pub fn new(rpc: ChainRpc, chain_id: u64, jobs: Address, fee_cap: u128) -> Self {
         Self {
             rpc,
             chain_id,
             jobs,
+            fee_cap,
             account: None,
+            pending: HashMap::new(),
+            checking: false,
         }
     }
 }
 
 impl Actor for TxSender {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(FOLLOW_INTERVAL, |act, ctx| act.follow_pending(ctx));
+    }
 }
 
 impl Handler<SetGasKey> for TxSender {
@@ -75,7 +109,7 @@ impl Handler<SetGasKey> for TxSender {
         AtomicResponse::new(Box::pin(fetch.into_actor(self).map(
             move |nonce, act, _| {
                 let next_nonce = nonce.map_err(TxError::NonceUnavailable)?;
-                let wallet = GasWallet::new(msg.key, act.chain_id);
+                let wallet = Arc::new(GasWallet::new(msg.key, act.chain_id));
                 let replaced = act.account.replace(GasAccount { wallet, next_nonce });
                 info!(
                     gas_address = %address,
@@ -90,46 +124,189 @@ impl Handler<SetGasKey> for TxSender {
 }
 
 impl TxSender {
-    /// Sends `data` to `Jobs` with the next nonce. Atomic per call, so nonces go out in order;
-    /// receipts are awaited separately ([`AwaitReceipt`]), so a slow inclusion never blocks
-    /// the next send.
-    fn send_to_jobs(&mut self, data: Vec<u8>) -> ResponseActFuture<Self, Result<TxHash, TxError>> {
-        let Some(account) = self.account.take() else {
+    /// Sends `data` to `Jobs` with the next nonce and starts following it. Atomic per call,
+    /// so nonces go out in order.
+    fn send_to_jobs(
+        &mut self,
+        data: Vec<u8>,
+    ) -> ResponseActFuture<Self, Result<Submitted, TxError>> {
+        let Some(account) = self.account.as_ref() else {
             return Box::pin(actix::fut::ready(Err(TxError::NoGasKey)));
         };
+        let wallet = Arc::clone(&account.wallet);
+        let nonce = account.next_nonce;
         let rpc = self.rpc.clone();
         let jobs = self.jobs;
+        let cap = self.fee_cap;
         let send = async move {
-            let mut account = account;
-            let nonce = account.next_nonce;
-            let mut result = rpc
-                .send_call(&account.wallet, jobs, data.clone(), nonce)
-                .await;
+            let from = wallet.address();
+            let mut result = send_new(&rpc, &wallet, jobs, &data, nonce, cap).await;
             if let Err(SubmitError::Rpc(TxErrorKind::NonceTooLow)) = result {
                 // Someone else used the key: resynchronise from `pending` once and retry.
-                if let Ok(nonce) = rpc.pending_nonce(account.wallet.address()).await {
-                    account.next_nonce = nonce;
-                    result = rpc.send_call(&account.wallet, jobs, data, nonce).await;
+                if let Ok(nonce) = rpc.pending_nonce(from).await {
+                    result = send_new(&rpc, &wallet, jobs, &data, nonce, cap).await;
                 }
             }
-            if result.is_ok() {
-                account.next_nonce += 1;
-            }
-            (account, result)
+            (wallet, result)
         };
-        Box::pin(send.into_actor(self).map(|(account, result), act, _| {
-            let next_nonce = account.next_nonce;
-            // A rotation while we were sending wins; otherwise the account comes back.
-            act.account.get_or_insert(account);
-            let tx_hash = result?;
-            info!(%tx_hash, next_nonce, "Transaction sent.");
-            Ok(tx_hash)
+        Box::pin(send.into_actor(self).map(|(wallet, result), act, _| {
+            let (draft, fees, tx_hash) = result?;
+            let key = (draft.from, draft.nonce);
+            // A rotation while we were sending wins; the old key's transaction is still followed.
+            if let Some(account) = act
+                .account
+                .as_mut()
+                .filter(|account| account.wallet.address() == draft.from)
+            {
+                account.next_nonce = account.next_nonce.max(draft.nonce + 1);
+            }
+            info!(%tx_hash, nonce = draft.nonce, max_fee = fees.max_fee, "Transaction sent.");
+            let (waiter, included) = oneshot::channel();
+            act.pending.insert(
+                key,
+                Pending {
+                    tx: Snapshot {
+                        wallet,
+                        draft,
+                        fees,
+                        hashes: vec![tx_hash],
+                        last_sent: Instant::now(),
+                        purpose: Purpose::Call,
+                    },
+                    waiter: Some(waiter),
+                    warned_at_cap: false,
+                },
+            );
+            Ok(Submitted { tx_hash, included })
         }))
+    }
+
+    /// Starts one round of checks unless the previous one is still running.
+    fn follow_pending(&mut self, ctx: &mut Context<Self>) {
+        if self.checking || self.pending.is_empty() {
+            return;
+        }
+        self.checking = true;
+        let rpc = self.rpc.clone();
+        let cap = self.fee_cap;
+        let snapshots: Vec<((Address, u64), Snapshot)> = self
+            .pending
+            .iter()
+            .map(|(key, pending)| (*key, pending.tx.clone()))
+            .collect();
+        let round = async move {
+            let checks = snapshots.into_iter().map(|(key, tx)| {
+                let rpc = rpc.clone();
+                async move { (key, check(rpc, tx, cap).await) }
+            });
+            futures::future::join_all(checks).await
+        };
+        ctx.spawn(round.into_actor(self).map(|findings, act, _| {
+            act.checking = false;
+            for (key, finding) in findings {
+                act.apply(key, finding);
+            }
+        }));
+    }
+
+    fn apply(&mut self, key: (Address, u64), finding: Finding) {
+        let Some(pending) = self.pending.get_mut(&key) else {
+            return;
+        };
+        let nonce = key.1;
+        let settled = match finding {
+            Finding::Waiting => return,
+            Finding::Unknown(error) => {
+                return debug!(nonce, %error, "Could not check a pending transaction; next tick.")
+            }
+            Finding::Mined {
+                hash,
+                success: true,
+            } => Ok(hash),
+            Finding::Mined {
+                hash,
+                success: false,
+            } => {
+                warn!(%hash, nonce, "Transaction reverted on inclusion.");
+                Err(TxError::Submit(SubmitError::Reverted(None)))
+            }
+            Finding::NonceTaken => {
+                warn!(
+                    nonce,
+                    "Another transaction of the gas account took our nonce."
+                );
+                Err(TxError::NonceTaken)
+            }
+            Finding::Rebroadcast => {
+                return info!(nonce, "Transaction dropped from the pool; sent again.");
+            }
+            Finding::Bumped { hash, fees } => {
+                info!(%hash, nonce, max_fee = fees.max_fee, priority = fees.priority, "Fees bumped.");
+                pending.tx.hashes.push(hash);
+                pending.tx.fees = fees;
+                pending.tx.last_sent = Instant::now();
+                return;
+            }
+            Finding::Cancelled { hash, fees, revert } => {
+                warn!(%hash, nonce, "Pending call would now revert; replaced by a cancellation.");
+                pending.tx.hashes.push(hash);
+                pending.tx.fees = fees;
+                pending.tx.last_sent = Instant::now();
+                pending.tx.draft = pending.tx.draft.cancellation();
+                pending.tx.purpose = Purpose::Cancel;
+                if let Some(waiter) = pending.waiter.take() {
+                    let _ = waiter.send(Err(TxError::Submit(SubmitError::Reverted(revert))));
+                }
+                return;
+            }
+            Finding::AtCap => {
+                if !std::mem::replace(&mut pending.warned_at_cap, true) {
+                    warn!(
+                        nonce,
+                        max_fee = pending.tx.fees.max_fee,
+                        "Transaction pending at the fee cap (max_fee_cap_gwei)."
+                    );
+                }
+                return;
+            }
+        };
+        if let Some(mut pending) = self.pending.remove(&key) {
+            if let Some(waiter) = pending.waiter.take() {
+                let _ = waiter.send(settled);
+            }
+        }
+    }
+}
+
+/// Prices, drafts (simulate + estimate) and sends a new transaction; on a fee refusal (a base
+/// fee spike between estimate and send) re-prices once.
+async fn send_new(
+    rpc: &ChainRpc,
+    wallet: &GasWallet,
+    to: Address,
+    data: &[u8],
+    nonce: u64,
+    cap: u128,
+) -> Result<(Draft, crate::chain::fees::Fees, TxHash), SubmitError> {
+    let from = wallet.address();
+    let draft = rpc.draft(from, to, data.to_vec(), nonce).await?;
+    let fees = rpc.next_fees(cap).await?;
+    match rpc.send_draft(wallet, &draft, fees).await {
+        Err(SubmitError::Rpc(TxErrorKind::FeeTooLow)) => {
+            let fresh = rpc.next_fees(cap).await?;
+            let fees = fees
+                .bumped(fresh, cap)
+                .ok_or(SubmitError::Rpc(TxErrorKind::FeeTooLow))?;
+            let hash = rpc.send_draft(wallet, &draft, fees).await?;
+            Ok((draft, fees, hash))
+        }
+        Err(error) => Err(error),
+        Ok(hash) => Ok((draft, fees, hash)),
     }
 }
 
 impl Handler<SubmitOutput> for TxSender {
-    type Result = AtomicResponse<Self, Result<TxHash, TxError>>;
+    type Result = AtomicResponse<Self, Result<Submitted, TxError>>;
 
     fn handle(&mut self, msg: SubmitOutput, _: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(self.send_to_jobs(submit_output_calldata(&msg.call)))
@@ -137,12 +314,12 @@ impl Handler<SubmitOutput> for TxSender {
 }
 
 impl Handler<ReportTimeout> for TxSender {
-    type Result = AtomicResponse<Self, Result<Option<TxHash>, TxError>>;
+    type Result = AtomicResponse<Self, Result<Option<Submitted>, TxError>>;
 
     fn handle(&mut self, msg: ReportTimeout, _: &mut Context<Self>) -> Self::Result {
         let send = self.send_to_jobs(slash_calldata(msg.job_id));
         AtomicResponse::new(Box::pin(send.map(|result, _, _| match result {
-            Ok(tx_hash) => Ok(Some(tx_hash)),
+            Ok(submitted) => Ok(Some(submitted)),
             Err(TxError::Submit(SubmitError::Reverted(data)))
                 if is_deadline_not_over(data.as_deref()) =>
             {
@@ -152,14 +329,5 @@ impl Handler<ReportTimeout> for TxSender {
             Err(TxError::Submit(SubmitError::Reverted(_))) => Ok(None),
             Err(error) => Err(error),
         })))
-    }
-}
-
-impl Handler<AwaitReceipt> for TxSender {
-    type Result = ResponseFuture<Result<(), TxError>>;
-
-    fn handle(&mut self, msg: AwaitReceipt, _: &mut Context<Self>) -> Self::Result {
-        let rpc = self.rpc.clone();
-        Box::pin(async move { Ok(rpc.wait_success(msg.tx_hash, msg.wait).await?) })
     }
 }

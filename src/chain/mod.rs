@@ -8,6 +8,7 @@ pub mod code_tx;
 pub mod ecdsa;
 pub mod eip712;
 pub mod events;
+pub mod fees;
 pub mod jobs_events;
 pub mod rpc;
 pub mod submit;

@@ -1,17 +1,16 @@
-//! Building, simulating, signing and sending a transaction to the Jobs contract, and waiting for
-//! its receipt: the JSON-RPC side of `TxSender`.
+//! Building, simulating, signing and sending a transaction to the Jobs contract, and checking on
+//! it afterwards (receipt, still in the pool, nonce used): the JSON-RPC side of `TxSender`.
 //!
-//! Pure helpers over [`ChainRpc`] and a borrowed [`GasWallet`]; the nonce is chosen by the
-//! caller (`TxSender`, its only owner). A call that would revert is never sent: it is simulated
-//! with `eth_call` first, and failures are classified from typed JSON-RPC data.
-
-use std::time::Duration;
+//! Pure helpers over [`ChainRpc`] and a borrowed [`GasWallet`]; the nonce and the fees are
+//! chosen by the caller (`TxSender`, their only owner). A call that would revert is never sent:
+//! it is simulated with `eth_call` first, and failures are classified from typed JSON-RPC data.
 
 use ethers::abi::{encode, Token};
 use ethers::providers::Middleware;
 use ethers::types::transaction::eip2718::TypedTransaction;
-use ethers::types::{Bytes, Eip1559TransactionRequest, H160, H256, U256};
+use ethers::types::{BlockNumber, Bytes, Eip1559TransactionRequest, H160, H256, U256};
 
+use crate::chain::fees::Fees;
 use crate::chain::rpc::ChainRpc;
 use crate::chain::tx_errors::{classify_rpc_error, TxErrorKind};
 use crate::chain::wallet::GasWallet;
@@ -22,7 +21,6 @@ const SUBMIT_OUTPUT_SELECTOR: [u8; 4] = [0x4a, 0xf5, 0x0f, 0xc8];
 /// Gas estimate headroom, in percent, so a state change between estimate and inclusion does
 /// not run the transaction out of gas.
 const GAS_BUFFER_PERCENT: u64 = 25;
-const RECEIPT_POLL: Duration = Duration::from_millis(100);
 
 /// The arguments of `Jobs.submitOutput`.
 #[derive(Debug, Clone)]
@@ -51,12 +49,18 @@ pub enum SubmitError {
     /// revert data (a custom error) when the node returned it.
     #[error("transaction reverts")]
     Reverted(Option<Vec<u8>>),
-    /// No receipt within the wait.
-    #[error("no receipt within {0:?}")]
-    NoReceipt(Duration),
+    /// A query the sending depends on (fees) failed.
+    #[error("chain query failed")]
+    Query(#[from] crate::chain::rpc::RpcError),
     /// The wallet could not sign.
     #[error("cannot sign the transaction")]
     Signing,
+}
+
+/// Whether revert data is `Jobs`' `JobsSignatureTooOld()`: the output must be signed again.
+pub fn is_signature_too_old(data: Option<&[u8]>) -> bool {
+    let selector = ethers::utils::id("JobsSignatureTooOld()");
+    data.is_some_and(|data| data.starts_with(&selector))
 }
 
 /// Whether revert data is `Jobs`' `JobsDeadlineNotOver()`: a timeout report that is not due
@@ -90,55 +94,159 @@ pub fn submit_output_calldata(call: &SubmitOutputCall) -> Vec<u8> {
     data
 }
 
+/// A transaction with everything but its fees: simulated and gas-estimated once, then signed
+/// again for every fee bump or re-broadcast.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// The paying account.
+    pub from: Address,
+    /// The callee (or `from` itself for a cancellation).
+    pub to: Address,
+    /// Calldata.
+    pub data: Vec<u8>,
+    /// The account nonce it occupies.
+    pub nonce: u64,
+    /// Gas limit, estimate plus buffer.
+    pub gas: u64,
+}
+
+/// Gas of a plain transfer: what a cancellation costs.
+const TRANSFER_GAS: u64 = 21_000;
+
+impl Draft {
+    /// A zero-value transfer to ourselves at the same nonce: replaces a transaction that would
+    /// now revert, so that it neither burns gas nor blocks the nonces behind it.
+    pub fn cancellation(&self) -> Self {
+        Self {
+            from: self.from,
+            to: self.from,
+            data: Vec::new(),
+            nonce: self.nonce,
+            gas: TRANSFER_GAS,
+        }
+    }
+}
+
 impl ChainRpc {
-    /// Simulates, prices (EIP-1559), signs and sends `data` to `to` at `nonce`.
-    pub async fn send_call(
+    /// Simulates a call from `from`; `Reverted` carries the revert data.
+    pub async fn simulate(
         &self,
-        wallet: &GasWallet,
+        from: Address,
+        to: Address,
+        data: &[u8],
+    ) -> Result<(), SubmitError> {
+        let request = Eip1559TransactionRequest::new()
+            .from(H160(from.0))
+            .to(H160(to.0))
+            .data(Bytes::from(data.to_vec()));
+        let tx = TypedTransaction::Eip1559(request);
+        match self.bounded_provider(self.provider().call(&tx, None)).await {
+            Ok(_) => Ok(()),
+            Err(kind) => Err(match kind {
+                TxErrorKind::Reverted { data } => SubmitError::Reverted(data),
+                kind => SubmitError::Rpc(kind),
+            }),
+        }
+    }
+
+    /// Simulates `data` and estimates its gas (plus a buffer) at `nonce`.
+    pub async fn draft(
+        &self,
+        from: Address,
         to: Address,
         data: Vec<u8>,
         nonce: u64,
-    ) -> Result<TxHash, SubmitError> {
-        let provider = self.provider();
-        let mut request = Eip1559TransactionRequest::new()
-            .from(H160(wallet.address().0))
+    ) -> Result<Draft, SubmitError> {
+        self.simulate(from, to, &data).await?;
+        let request = Eip1559TransactionRequest::new()
+            .from(H160(from.0))
             .to(H160(to.0))
-            .data(Bytes::from(data))
-            .nonce(nonce)
-            .chain_id(wallet.chain_id());
-        let mut tx = TypedTransaction::Eip1559(request.clone());
-        let rpc = |error| SubmitError::Rpc(classify_rpc_error(&error));
-        if let Err(error) = provider.call(&tx, None).await {
-            return Err(match classify_rpc_error(&error) {
-                TxErrorKind::Reverted { data } => SubmitError::Reverted(data),
-                kind => SubmitError::Rpc(kind),
-            });
-        }
-        let gas = provider.estimate_gas(&tx, None).await.map_err(rpc)?;
-        let (max_fee, priority) = provider.estimate_eip1559_fees(None).await.map_err(rpc)?;
-        request = request
-            .gas(gas * (100 + GAS_BUFFER_PERCENT) / 100)
-            .max_fee_per_gas(max_fee)
-            .max_priority_fee_per_gas(priority);
-        tx = TypedTransaction::Eip1559(request);
-        let signature = wallet.sign(&tx).map_err(|_| SubmitError::Signing)?;
-        let raw = tx.rlp_signed(&signature);
-        let pending = provider.send_raw_transaction(raw).await.map_err(rpc)?;
-        Ok(TxHash(pending.tx_hash().0))
+            .data(Bytes::from(data.clone()));
+        let estimate = self
+            .bounded_provider(
+                self.provider()
+                    .estimate_gas(&TypedTransaction::Eip1559(request), None),
+            )
+            .await
+            .map_err(SubmitError::Rpc)?;
+        let gas = estimate.min(U256::from(u64::MAX / 2)).as_u64();
+        Ok(Draft {
+            from,
+            to,
+            data,
+            nonce,
+            gas: gas.saturating_add(gas * GAS_BUFFER_PERCENT / 100),
+        })
     }
 
-    /// Polls for the receipt until `wait` passes; `Ok` only for a successful (status 1) receipt.
-    pub async fn wait_success(&self, hash: TxHash, wait: Duration) -> Result<(), SubmitError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match self.provider().get_transaction_receipt(H256(hash.0)).await {
-                Ok(Some(receipt)) if receipt.status == Some(1.into()) => return Ok(()),
-                Ok(Some(_)) => return Err(SubmitError::Reverted(None)),
-                Ok(None) | Err(_) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(RECEIPT_POLL).await;
-                }
-                _ => return Err(SubmitError::NoReceipt(wait)),
-            }
+    /// Signs `draft` with `fees` and sends it. A node that already has exactly this
+    /// transaction counts as sent.
+    pub async fn send_draft(
+        &self,
+        wallet: &GasWallet,
+        draft: &Draft,
+        fees: Fees,
+    ) -> Result<TxHash, SubmitError> {
+        let request = Eip1559TransactionRequest::new()
+            .from(H160(draft.from.0))
+            .to(H160(draft.to.0))
+            .data(Bytes::from(draft.data.clone()))
+            .nonce(draft.nonce)
+            .gas(draft.gas)
+            .max_fee_per_gas(fees.max_fee)
+            .max_priority_fee_per_gas(fees.priority)
+            .chain_id(wallet.chain_id());
+        let tx = TypedTransaction::Eip1559(request);
+        let signature = wallet.sign(&tx).map_err(|_| SubmitError::Signing)?;
+        let raw = tx.rlp_signed(&signature);
+        let hash = TxHash(ethers::utils::keccak256(&raw));
+        match self
+            .bounded_provider(self.provider().send_raw_transaction(raw))
+            .await
+        {
+            Ok(_) | Err(TxErrorKind::AlreadyKnown) => Ok(hash),
+            Err(kind) => Err(SubmitError::Rpc(kind)),
+        }
+    }
+
+    /// `Some(true)` for a successful receipt, `Some(false)` for a reverted one, `None` if the
+    /// transaction is not mined.
+    pub async fn receipt_status(&self, hash: TxHash) -> Result<Option<bool>, SubmitError> {
+        let receipt = self
+            .bounded_provider(self.provider().get_transaction_receipt(H256(hash.0)))
+            .await
+            .map_err(SubmitError::Rpc)?;
+        Ok(receipt.map(|receipt| receipt.status == Some(1.into())))
+    }
+
+    /// Whether the node still knows the transaction (pending or mined); false once dropped.
+    pub async fn is_known(&self, hash: TxHash) -> Result<bool, SubmitError> {
+        let tx = self
+            .bounded_provider(self.provider().get_transaction(H256(hash.0)))
+            .await
+            .map_err(SubmitError::Rpc)?;
+        Ok(tx.is_some())
+    }
+
+    /// The account's nonce in the latest block: nonces below it are used for good.
+    pub async fn latest_nonce(&self, account: Address) -> Result<u64, SubmitError> {
+        let count = self
+            .bounded_provider(
+                self.provider()
+                    .get_transaction_count(H160(account.0), Some(BlockNumber::Latest.into())),
+            )
+            .await
+            .map_err(SubmitError::Rpc)?;
+        Ok(count.low_u64())
+    }
+
+    async fn bounded_provider<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ethers::providers::ProviderError>>,
+    ) -> Result<T, TxErrorKind> {
+        match tokio::time::timeout(self.timeout(), call).await {
+            Err(_) => Err(TxErrorKind::Timeout),
+            Ok(result) => result.map_err(|error| classify_rpc_error(&error)),
         }
     }
 }

@@ -15,9 +15,10 @@ pub struct SetGasKey {
 }
 
 /// Send `Jobs.submitOutput` with the next nonce. Sent by `JobScheduler` for a chain job.
-/// Replies once the transaction is in the pool; [`AwaitReceipt`] waits for its inclusion.
+/// Replies once the transaction is in the pool; `TxSender` then sees it included (bumping its
+/// fees, re-broadcasting it if dropped) and reports through [`Submitted::included`].
 #[derive(Debug, Message)]
-#[rtype(result = "Result<crate::domain::TxHash, TxError>")]
+#[rtype(result = "Result<Submitted, TxError>")]
 pub struct SubmitOutput {
     /// The call's arguments, already signed by the enclave.
     pub call: crate::chain::submit::SubmitOutputCall,
@@ -25,22 +26,22 @@ pub struct SubmitOutput {
 
 /// Report a job whose deadline and buffer passed without every output: send
 /// `slashOnExecutionTimeout` if a simulation says it would succeed. Sent by `JobScheduler`.
-/// `None`: not sent, the call would revert (someone else reported it, or it is not due yet).
+/// `None`: not sent, the call would revert (someone else reported it, or the job completed).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Option<crate::domain::TxHash>, TxError>")]
+#[rtype(result = "Result<Option<Submitted>, TxError>")]
 pub struct ReportTimeout {
     /// Big-endian uint256 job id.
     pub job_id: [u8; 32],
 }
 
-/// Wait for a sent transaction's successful receipt. Answered without blocking other sends.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(), TxError>")]
-pub struct AwaitReceipt {
-    /// The transaction.
+/// A transaction in the pool, followed by `TxSender` until it is settled.
+#[derive(Debug)]
+pub struct Submitted {
+    /// Its first hash (a fee bump changes it).
     pub tx_hash: crate::domain::TxHash,
-    /// How long to wait.
-    pub wait: std::time::Duration,
+    /// Answers once: the hash that was included successfully, or why it was not (reverted on
+    /// inclusion, cancelled because it would revert, its nonce used by another transaction).
+    pub included: tokio::sync::oneshot::Receiver<Result<crate::domain::TxHash, TxError>>,
 }
 
 /// Why `TxSender` refused a request.
@@ -58,4 +59,10 @@ pub enum TxError {
     /// A timeout report is not due by the chain's clock yet; ask again later.
     #[error("timeout not due on chain yet")]
     NotDue,
+    /// Another transaction from the gas account took the nonce (someone else uses the key).
+    #[error("nonce used by another transaction of the gas account")]
+    NonceTaken,
+    /// `TxSender` stopped following the transaction (node shutting down).
+    #[error("transaction no longer followed")]
+    Abandoned,
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod anvil_ops;
 pub mod contracts;
 
 use std::path::{Path, PathBuf};

@@ -1,24 +1,27 @@
 //! The chain half of a job: sign the execution's outcome with the enclave key and have
-//! `TxSender` submit it to `Jobs.submitOutput`, then wait for its inclusion.
+//! `TxSender` submit it to `Jobs.submitOutput`, then wait for its inclusion (signing again if
+//! the signature would grow too old for the contract), and report timed-out jobs.
 //!
 //! Receives an [`Execution`] from the pipeline; sends `SignOutput` to `Signer` and
-//! `SubmitOutput`/`AwaitReceipt` to `TxSender`. Failures are logged once here, at the boundary.
+//! `SubmitOutput`/`ReportTimeout` to `TxSender`. Failures are logged once here, at the boundary.
 
 use std::time::Duration;
 
 use actix::Recipient;
-use tracing::{error, info};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
 
 use crate::actors::node_setup::now_unix;
 use crate::chain::jobs_events::JobId;
-use crate::chain::submit::SubmitOutputCall;
+use crate::chain::submit::{is_signature_too_old, SubmitError, SubmitOutputCall};
 use crate::domain::Address;
 use crate::messages::jobs::Execution;
 use crate::messages::signing::SignOutput;
-use crate::messages::tx::{AwaitReceipt, ReportTimeout, SubmitOutput, TxError};
+use crate::messages::tx::{ReportTimeout, SubmitOutput, TxError};
 
-/// How long to wait for the submission's receipt.
-const RECEIPT_WAIT: Duration = Duration::from_secs(60);
+/// Attempts to get one output included: a new signature each time (the contract refuses
+/// signatures older than `SIGN_MAX_AGE`), and again if another sender took our nonce.
+const SUBMIT_ATTEMPTS: u32 = 3;
 
 /// Where chain jobs report to.
 #[derive(Debug, Clone)]
@@ -27,10 +30,8 @@ pub struct ChainLinks {
     pub enclave: Address,
     /// Signs `SubmitOutput`.
     pub signer: Recipient<SignOutput>,
-    /// Sends transactions.
+    /// Sends outputs.
     pub submit: Recipient<SubmitOutput>,
-    /// Waits for receipts.
-    pub receipts: Recipient<AwaitReceipt>,
     /// Reports timed-out jobs.
     pub timeouts: Recipient<ReportTimeout>,
     /// `Jobs.EXECUTION_BUFFER_TIME`, read from the contract at start.
@@ -39,52 +40,80 @@ pub struct ChainLinks {
     pub sign_max_age: Duration,
 }
 
-/// Signs and submits one job's outcome; logs the result.
-pub(super) async fn report_output(links: ChainLinks, job_id: JobId, execution: Execution) {
+/// Signs and submits one job's outcome until it is included, the answer window closes
+/// (`answer_by`) or the contract refuses it for good; logs the result.
+pub(super) async fn report_output(
+    links: ChainLinks,
+    job_id: JobId,
+    execution: Execution,
+    answer_by: Instant,
+) {
     let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
     let error_code = execution.outcome.error_code();
-    let sign_timestamp = now_unix();
-    let sign = SignOutput {
-        job_id: job_id.0,
-        output: execution.output.clone(),
-        total_time_ms,
-        error_code,
-        sign_timestamp,
-    };
-    let signature = match links.signer.send(sign).await {
-        Ok(Ok(signature)) => signature,
-        _ => return error!(%job_id, "Output not signed; the job will time out on chain."),
-    };
-    let call = SubmitOutputCall {
-        signature: signature.0.to_vec(),
-        job_id: job_id.0,
-        output: execution.output,
-        total_time_ms,
-        error_code,
-        sign_timestamp,
-    };
-    let tx_hash = match links.submit.send(SubmitOutput { call }).await {
-        Ok(Ok(tx_hash)) => tx_hash,
-        Ok(Err(error)) => return error!(%job_id, %error, "submitOutput not sent."),
-        Err(_) => return error!(%job_id, "Transaction sender stopped; submitOutput not sent."),
-    };
-    match links
-        .receipts
-        .send(AwaitReceipt {
-            tx_hash,
-            wait: RECEIPT_WAIT,
-        })
-        .await
-    {
-        Ok(Ok(())) => info!(%job_id, %tx_hash, error_code, "Output submitted on chain."),
-        Ok(Err(error)) => error!(%job_id, %tx_hash, %error, "submitOutput not confirmed."),
-        Err(_) => error!(%job_id, %tx_hash, "Transaction sender stopped before the receipt."),
+    for attempt in 1..=SUBMIT_ATTEMPTS {
+        let sign_timestamp = now_unix();
+        let sign = SignOutput {
+            job_id: job_id.0,
+            output: execution.output.clone(),
+            total_time_ms,
+            error_code,
+            sign_timestamp,
+        };
+        let signature = match links.signer.send(sign).await {
+            Ok(Ok(signature)) => signature,
+            _ => return error!(%job_id, "Output not signed; the job will time out on chain."),
+        };
+        let call = SubmitOutputCall {
+            signature: signature.0.to_vec(),
+            job_id: job_id.0,
+            output: execution.output.clone(),
+            total_time_ms,
+            error_code,
+            sign_timestamp,
+        };
+        let submitted = match links.submit.send(SubmitOutput { call }).await {
+            Ok(Ok(submitted)) => submitted,
+            Ok(Err(error)) => return error!(%job_id, %error, "submitOutput not sent."),
+            Err(_) => return error!(%job_id, "Transaction sender stopped; submitOutput not sent."),
+        };
+        // Past the signature's age the contract would refuse it: sign again instead of waiting.
+        let wait_until = answer_by.min(Instant::now() + links.sign_max_age);
+        let included = tokio::time::timeout_at(wait_until, submitted.included).await;
+        let tx_hash = submitted.tx_hash;
+        match included {
+            Ok(Ok(Ok(hash))) => {
+                return info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.")
+            }
+            Ok(Ok(Err(TxError::Submit(SubmitError::Reverted(data)))))
+                if is_signature_too_old(data.as_deref()) =>
+            {
+                warn!(%job_id, attempt, "Output signature too old on chain; signing again.");
+            }
+            Ok(Ok(Err(TxError::NonceTaken))) => {
+                warn!(%job_id, attempt, "Submission lost its nonce to another sender; sending again.");
+            }
+            Ok(Ok(Err(error))) => {
+                return error!(%job_id, %tx_hash, %error, "submitOutput not included.")
+            }
+            Ok(Err(_)) => {
+                return error!(%job_id, %tx_hash, "Transaction sender stopped following submitOutput.")
+            }
+            Err(_) if Instant::now() >= answer_by => {
+                return error!(%job_id, %tx_hash, "submitOutput not included before the answer window closed.")
+            }
+            Err(_) => {
+                warn!(%job_id, %tx_hash, attempt, "submitOutput pending near SIGN_MAX_AGE; signing again.")
+            }
+        }
     }
+    error!(%job_id, attempts = SUBMIT_ATTEMPTS, "submitOutput not included after every attempt.");
 }
 
 /// How often, and how many times, a report that is not due by the chain's clock is retried.
 const NOT_DUE_PAUSE: Duration = Duration::from_secs(1);
 const NOT_DUE_TRIES: u32 = 120;
+/// How long to follow a timeout report before giving up on it.
+const REPORT_WAIT: Duration = Duration::from_secs(120);
 
 /// Reports a timed-out job unless a simulation says someone already did (or it completed).
 pub(super) async fn report_timeout(links: ChainLinks, job_id: JobId) {
@@ -102,22 +131,17 @@ pub(super) async fn report_timeout(links: ChainLinks, job_id: JobId) {
             other => break other,
         }
     };
-    let tx_hash = match sent {
-        Ok(Ok(Some(tx_hash))) => tx_hash,
+    let submitted = match sent {
+        Ok(Ok(Some(submitted))) => submitted,
         Ok(Ok(None)) => return info!(%job_id, "Timeout already reported or not needed."),
         Ok(Err(error)) => return error!(%job_id, %error, "Timeout report not sent."),
         Err(_) => return error!(%job_id, "Transaction sender stopped; timeout not reported."),
     };
-    match links
-        .receipts
-        .send(AwaitReceipt {
-            tx_hash,
-            wait: RECEIPT_WAIT,
-        })
-        .await
-    {
-        Ok(Ok(())) => info!(%job_id, %tx_hash, "Timeout reported on chain."),
-        Ok(Err(error)) => error!(%job_id, %tx_hash, %error, "Timeout report not confirmed."),
-        Err(_) => error!(%job_id, %tx_hash, "Transaction sender stopped before the receipt."),
+    let tx_hash = submitted.tx_hash;
+    match tokio::time::timeout(REPORT_WAIT, submitted.included).await {
+        Ok(Ok(Ok(hash))) => info!(%job_id, tx_hash = %hash, "Timeout reported on chain."),
+        Ok(Ok(Err(error))) => error!(%job_id, %tx_hash, %error, "Timeout report not included."),
+        Ok(Err(_)) => error!(%job_id, %tx_hash, "Transaction sender stopped following the report."),
+        Err(_) => error!(%job_id, %tx_hash, "Timeout report still pending; given up."),
     }
 }

@@ -1,0 +1,154 @@
+//! Transaction faults on anvil, each while a real job runs: a base-fee spike before the node
+//! submits, the node's pending submission dropped from the pool, and the gas key's nonce used
+//! by another sender. Every job is still answered exactly once.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::anvil_ops::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
+use common::contracts::{client, create_job, upload_code};
+use common::*;
+use ethers::providers::Middleware;
+use ethers::types::{TransactionRequest, U256};
+
+const GWEI: u64 = 1_000_000_000;
+
+async fn wait_answered_once(chain: &TestChain, node: &TestNode, job_id: U256) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while responded_count(chain, job_id).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job not answered: {}",
+            node.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give a duplicate every chance to appear before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(responded_count(chain, job_id).await, 1, "{}", node.logs());
+}
+
+#[tokio::test]
+async fn a_base_fee_spike_is_outbid() {
+    let chain = TestChain::start().await;
+    let node = registered_node(&chain).await;
+    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"spike", 10_000).await;
+    wait_until(Duration::from_secs(20), "job started", || async {
+        node.logs().contains("Selected for a chain job.")
+    })
+    .await;
+    // A hundredfold base fee for the block the submission lands in.
+    let spike = U256::from(100 * GWEI);
+    rpc(
+        &chain,
+        "anvil_setNextBlockBaseFeePerGas",
+        serde_json::json!([format!("{spike:#x}")]),
+    )
+    .await;
+    wait_answered_once(&chain, &node, job_id).await;
+
+    let provider = client(&chain, STRANGER_KEY);
+    let gas = address_of_key(GAS_KEY).parse().unwrap();
+    let block = provider.get_block_number().await.unwrap();
+    let mut paid = None;
+    for number in (0..=block.as_u64()).rev() {
+        let block = provider.get_block_with_txs(number).await.unwrap().unwrap();
+        if let Some(tx) = block.transactions.iter().find(|tx| tx.from == gas) {
+            let receipt = provider
+                .get_transaction_receipt(tx.hash)
+                .await
+                .unwrap()
+                .unwrap();
+            paid = receipt.effective_gas_price;
+            break;
+        }
+    }
+    let paid = paid.expect("the submission's receipt");
+    assert!(
+        paid >= spike,
+        "paid {paid} under the spiked base fee {spike}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_submission_is_sent_again() {
+    let chain = TestChain::start().await;
+    let node = registered_node(&chain).await;
+    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"drop", 10_000).await;
+    wait_until(Duration::from_secs(20), "job started", || async {
+        node.logs().contains("Selected for a chain job.")
+    })
+    .await;
+    // Blocks are mined by hand from now on, so the submission stays pending.
+    rpc(&chain, "evm_setAutomine", serde_json::json!([false])).await;
+    let gas = address_of_key(GAS_KEY).to_lowercase();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let dropped = loop {
+        let pool = rpc(&chain, "txpool_content", serde_json::json!([])).await;
+        let ours = pool["pending"]
+            .as_object()
+            .and_then(|senders| {
+                senders
+                    .iter()
+                    .find(|(sender, _)| sender.to_lowercase() == gas)
+            })
+            .and_then(|(_, by_nonce)| by_nonce.as_object()?.values().next().cloned());
+        if let Some(hash) = ours.and_then(|tx| tx["hash"].as_str().map(str::to_owned)) {
+            break hash;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pending submission: {}",
+            node.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    rpc(
+        &chain,
+        "anvil_dropTransaction",
+        serde_json::json!([dropped]),
+    )
+    .await;
+    wait_until(Duration::from_secs(20), "submission sent again", || async {
+        node.logs()
+            .contains("Transaction dropped from the pool; sent again.")
+    })
+    .await;
+    rpc(&chain, "evm_mine", serde_json::json!([])).await;
+    rpc(&chain, "evm_setAutomine", serde_json::json!([true])).await;
+    wait_answered_once(&chain, &node, job_id).await;
+    assert_eq!(gas_nonce(&chain).await, U256::one(), "one submission");
+}
+
+#[tokio::test]
+async fn a_nonce_used_by_another_sender_is_skipped() {
+    let chain = TestChain::start().await;
+    let node = registered_node(&chain).await;
+    // The operator (or anyone holding the gas key) spends from the gas account behind the
+    // node's back: the node's next nonce is now taken.
+    let gas_client = client(&chain, GAS_KEY);
+    let transfer = TransactionRequest::new()
+        .to(address_of_key(STRANGER_KEY)
+            .parse::<ethers::types::Address>()
+            .unwrap())
+        .value(1u64);
+    gas_client
+        .send_transaction(transfer, None)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"nonce", 10_000).await;
+    wait_answered_once(&chain, &node, job_id).await;
+    assert_eq!(
+        gas_nonce(&chain).await,
+        U256::from(2),
+        "the foreign transfer and one submission"
+    );
+}
