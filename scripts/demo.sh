@@ -188,6 +188,9 @@ echo "JobResponded: output $CHAIN_OUTPUT, total time $(echo "$DECODED" | sed -n 
 [[ "$CHAIN_OUTPUT" == "2,5" ]] || die "unexpected output on chain: $CHAIN_OUTPUT"
 # Jobs recovers the signer from the enclave's SubmitOutput signature and emits it as executor.
 [[ "$EXECUTOR" == "$ENCLAVE" ]] || die "the output's signature does not recover to the enclave"
+# The node confirms the inclusion on its next check of pending transactions (every second).
+wait_for 10 "the node to confirm its submission" grep -q "Output submitted on chain." "$DEMO/node.log" \
+    || die "the node did not confirm its submission"
 grep -m1 "Output submitted on chain." "$DEMO/node.log"
 
 printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s, seen by the node, and a job\nrun in workerd with its output %s signed by the enclave; job %s on Jobs answered %s by the\nenclave.\n' "$ENCLAVE" "$OWNER" "$OUTPUT" "$JOB_ID" "$CHAIN_OUTPUT"
