@@ -1,6 +1,7 @@
 //! On-chain registration on anvil with our `Executors`: the node's signed registration message
 //! is accepted when the owner sends it, refused from anyone else, and the node notices the
-//! registration through its chain listener (and from chain state after a restart).
+//! registration through its chain listener (and from chain state after a restart), and a
+//! deregistered node stops taking chain jobs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -122,4 +123,39 @@ async fn stale_registration_signature_is_refused_by_the_contract() {
         "expected ExecutorsInvalidSigner: {error}"
     );
     assert!(!registered(&node).await);
+}
+
+#[tokio::test]
+async fn deregistered_node_stops_taking_chain_jobs() {
+    let chain = TestChain::start().await;
+    let node = TestNode::start(&chain, NodeOptions::default()).await;
+    node.configure().await;
+    let message = node.get_json("/signed-registration-message").await;
+    register_from(&chain, &node, OWNER_KEY, &message)
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(20), "registration noticed", || {
+        registered(&node)
+    })
+    .await;
+
+    let owner = common::contracts::client(&chain, OWNER_KEY);
+    let executors = common::contracts::contract("Executors", &chain.deployment.executors, owner);
+    let enclave: ethers::types::Address = node.enclave_address().parse().unwrap();
+    for step in ["drainExecutor", "deregisterExecutor"] {
+        common::contracts::send(executors.method::<_, ()>(step, enclave).unwrap())
+            .await
+            .unwrap();
+    }
+    wait_until(
+        Duration::from_secs(20),
+        "deregistration noticed",
+        || async { !registered(&node).await },
+    )
+    .await;
+    wait_until(Duration::from_secs(5), "job intake closed", || async {
+        node.logs()
+            .contains("Chain job intake changed; jobs in flight finish. serving=false")
+    })
+    .await;
 }
