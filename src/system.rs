@@ -21,10 +21,10 @@ use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
 use crate::actors::port_pool::PortPool;
 use crate::actors::signer::Signer;
 use crate::actors::tx_sender::TxSender;
-use crate::actors::workerd_runner::WorkerdRunner;
+use crate::actors::workerd_runner::{WarmSettings, WorkerdRunner};
 use crate::cgroup::{CgroupError, CgroupLimits, Cgroups, CpuQuota};
 use crate::chain::rpc::{ChainRpc, RpcError};
-use crate::config::{Config, ExecutionConfig};
+use crate::config::{Config, ExecutionConfig, ExecutionMode};
 use crate::domain::EnclaveIdentity;
 use crate::http::{DirectRunState, HttpState};
 use crate::secrets::SecretKey;
@@ -155,24 +155,38 @@ async fn start_execution(
     info!(cgroups = %cgroups.describe(), stale_removed = stale, "Job containment ready.");
 
     let capacity = usize::try_from(config.job_capacity).unwrap_or(usize::MAX);
+    let warm_mode = execution.mode != ExecutionMode::Cold;
+    // The scheduler bounds running jobs to `capacity`; the pool may hold as many again while
+    // finished jobs' cgroups are still being killed and removed, so a new job never waits on an
+    // old job's cleanup. Idle warm processes hold theirs too.
+    let idle_max = execution.warm_processes;
+    let cgroup_capacity =
+        capacity
+            .saturating_mul(2)
+            .saturating_add(if warm_mode { idle_max } else { 0 });
+    let cgroups = CgroupPool::new(Arc::new(cgroups), limits(execution), cgroup_capacity).start();
+    let ports = PortPool::new().start();
+    let warm = warm_mode.then(|| WarmSettings {
+        mode: execution.mode,
+        idle_target: execution.warm_processes,
+        idle_max,
+        jobs_per_process: match execution.mode {
+            ExecutionMode::Isolate => execution.isolate_jobs_per_process,
+            _ => 1,
+        },
+        cgroups: cgroups.clone().recipient(),
+        ports: ports.clone().recipient(),
+    });
+    let runner = WorkerdRunner::new(runner_settings(execution)?, warm)?.start();
+    info!(mode = ?execution.mode, warm_processes = execution.warm_processes, "Execution mode.");
     let links = SchedulerLinks {
         code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
             .start()
             .recipient(),
-        // The scheduler bounds running jobs to `capacity`; the pool may hold as many again while
-        // finished jobs' cgroups are still being killed and removed, so a new job never waits
-        // on an old job's cleanup.
-        cgroups: CgroupPool::new(
-            Arc::new(cgroups),
-            limits(execution),
-            capacity.saturating_mul(2),
-        )
-        .start()
-        .recipient(),
-        ports: PortPool::new().start().recipient(),
-        runner: WorkerdRunner::new(runner_settings(execution)?)?
-            .start()
-            .recipient(),
+        cgroups: cgroups.recipient(),
+        ports: ports.recipient(),
+        warm: warm_mode.then(|| runner.clone().recipient()),
+        runner: runner.recipient(),
         chain,
     };
     Ok(JobScheduler::new(links, capacity, execution.queue_capacity).start())

@@ -1,6 +1,7 @@
 //! The execution engine end to end through `POST /api/serverless`: code uploaded on anvil, run
 //! in the real workerd inside real cgroups and an empty network namespace, every outcome code
-//! classified from evidence, receipts signed under their own domain, and nothing left behind.
+//! classified from evidence, receipts signed under their own domain, and nothing left behind;
+//! in each execution mode (`cold`, `prewarmed`, `isolate`), with the same expected results.
 
 #![allow(clippy::unwrap_used)]
 
@@ -56,15 +57,15 @@ async fn run(node: &TestNode, tx_hash: &str, input: serde_json::Value) -> Run {
     }
 }
 
-async fn setup(options: NodeOptions) -> (TestChain, TestNode) {
+async fn setup(mode: &'static str, mut options: NodeOptions) -> (TestChain, TestNode) {
+    options.execution_mode = Some(mode);
     let chain = TestChain::start().await;
     let node = TestNode::start(&chain, options).await;
     (chain, node)
 }
 
-#[tokio::test]
-async fn prime_factor_example_runs_and_its_receipt_recovers_to_the_enclave() {
-    let (chain, node) = setup(NodeOptions::default()).await;
+async fn prime_factor_example_runs_and_its_receipt_recovers_to_the_enclave(mode: &'static str) {
+    let (chain, node) = setup(mode, NodeOptions::default()).await;
     let tx = upload_code(&chain, STRANGER_KEY, PRIME_FACTORS.as_bytes()).await;
     for (num, expected) in [(10, "2,5"), (20, "2,2,5"), (600, "2,2,2,3,5,5")] {
         let result = run(&node, &tx, json!({"num": num})).await;
@@ -102,13 +103,12 @@ async fn prime_factor_example_runs_and_its_receipt_recovers_to_the_enclave() {
     }
 }
 
-#[tokio::test]
-async fn every_outcome_code_is_classified_from_evidence() {
+async fn every_outcome_code_is_classified_from_evidence(mode: &'static str) {
     let options = NodeOptions {
         direct_run_deadline_ms: Some(3000),
         ..NodeOptions::default()
     };
-    let (chain, node) = setup(options).await;
+    let (chain, node) = setup(mode, options).await;
     let cases: [(&str, &str, u8); 7] = [
         ("success", "export default { async fetch(r) { return new Response('ok:' + await r.text()); } };", 0),
         ("syntax error", "export default { async fetch(r) { return new Response('x' }; };", 3),
@@ -148,9 +148,8 @@ async fn every_outcome_code_is_classified_from_evidence() {
     );
 }
 
-#[tokio::test]
-async fn bad_code_transactions_map_to_codes_1_and_2() {
-    let (chain, node) = setup(NodeOptions::default()).await;
+async fn bad_code_transactions_map_to_codes_1_and_2(mode: &'static str) {
+    let (chain, node) = setup(mode, NodeOptions::default()).await;
     let missing = format!("0x{}", "ab".repeat(32));
     assert_eq!(run(&node, &missing, json!("")).await.error_code, Some(1));
     // The right calldata sent to another contract-less account.
@@ -179,9 +178,8 @@ async fn bad_code_transactions_map_to_codes_1_and_2() {
     assert_eq!(status, 400);
 }
 
-#[tokio::test]
-async fn jobs_reach_no_network_and_a_streamed_huge_output_is_capped() {
-    let (chain, node) = setup(NodeOptions::default()).await;
+async fn jobs_reach_no_network_and_a_streamed_huge_output_is_capped(mode: &'static str) {
+    let (chain, node) = setup(mode, NodeOptions::default()).await;
     let targets = [
         "http://192.0.2.1/".to_owned(),
         node.url("/executor-details"),
@@ -205,9 +203,8 @@ async fn jobs_reach_no_network_and_a_streamed_huge_output_is_capped() {
     assert_eq!(run(&node, &tx, json!("")).await.error_code, Some(5));
 }
 
-#[tokio::test]
-async fn code_ending_in_nul_bytes_runs_as_uploaded() {
-    let (chain, node) = setup(NodeOptions::default()).await;
+async fn code_ending_in_nul_bytes_runs_as_uploaded(mode: &'static str) {
+    let (chain, node) = setup(mode, NodeOptions::default()).await;
     let mut code =
         b"export default { async fetch(r) { return new Response('nul ok'); } }; //".to_vec();
     code.extend_from_slice(&[0, 0, 0]);
@@ -219,8 +216,7 @@ async fn code_ending_in_nul_bytes_runs_as_uploaded() {
     );
 }
 
-#[tokio::test]
-async fn fifty_concurrent_jobs_with_capacity_four_all_complete() {
+async fn fifty_concurrent_jobs_with_capacity_four_all_complete(mode: &'static str) {
     // The deadline counts from acceptance, queueing included: 50 cold starts on a busy 2-core
     // machine may take longer than the default 5 s, and this test is about completion.
     let options = NodeOptions {
@@ -228,7 +224,7 @@ async fn fifty_concurrent_jobs_with_capacity_four_all_complete() {
         direct_run_deadline_ms: Some(60_000),
         ..NodeOptions::default()
     };
-    let (chain, node) = setup(options).await;
+    let (chain, node) = setup(mode, options).await;
     let tx = upload_code(&chain, STRANGER_KEY, PRIME_FACTORS.as_bytes()).await;
     let jobs = (0..50).map(|i| {
         let node = &node;
@@ -246,18 +242,17 @@ async fn fifty_concurrent_jobs_with_capacity_four_all_complete() {
             "job {i}"
         );
     }
-    assert_nothing_left(&node).await;
+    assert_nothing_left(&node, mode).await;
 }
 
-#[tokio::test]
-async fn a_full_node_answers_503_with_retry_after_instead_of_queueing() {
+async fn a_full_node_answers_503_with_retry_after_instead_of_queueing(mode: &'static str) {
     let options = NodeOptions {
         job_capacity: Some(1),
         job_queue_capacity: Some(0),
         direct_run_deadline_ms: Some(2000),
         ..NodeOptions::default()
     };
-    let (chain, node) = setup(options).await;
+    let (chain, node) = setup(mode, options).await;
     let tx = upload_code(
         &chain,
         STRANGER_KEY,
@@ -278,15 +273,15 @@ async fn a_full_node_answers_503_with_retry_after_instead_of_queueing() {
     assert_eq!(first.error_code, Some(4));
     assert_eq!(second.status().as_u16(), 503);
     assert_eq!(second.headers().get("retry-after").unwrap(), "1");
-    assert_nothing_left(&node).await;
+    assert_nothing_left(&node, mode).await;
 }
 
-#[tokio::test]
-async fn an_rpc_outage_is_an_infrastructure_fault_not_an_outcome() {
+async fn an_rpc_outage_is_an_infrastructure_fault_not_an_outcome(mode: &'static str) {
     let chain = TestChain::start().await;
     let options = NodeOptions {
         http_rpc_url: Some(format!("http://127.0.0.1:{}", free_port())),
         direct_run_deadline_ms: Some(1500),
+        execution_mode: Some(mode),
         ..NodeOptions::default()
     };
     let node = TestNode::start(&chain, options).await;
@@ -304,13 +299,12 @@ async fn an_rpc_outage_is_an_infrastructure_fault_not_an_outcome() {
     assert!(result.headers.get("x-executor-signature").is_none());
 }
 
-#[tokio::test]
-async fn an_infinite_loop_is_killed_and_its_cgroup_removed() {
+async fn an_infinite_loop_is_killed_and_its_cgroup_removed(mode: &'static str) {
     let options = NodeOptions {
         direct_run_deadline_ms: Some(1000),
         ..NodeOptions::default()
     };
-    let (chain, node) = setup(options).await;
+    let (chain, node) = setup(mode, options).await;
     let tx = upload_code(
         &chain,
         STRANGER_KEY,
@@ -318,45 +312,62 @@ async fn an_infinite_loop_is_killed_and_its_cgroup_removed() {
     )
     .await;
     assert_eq!(run(&node, &tx, json!("")).await.error_code, Some(4));
-    assert_nothing_left(&node).await;
+    assert_nothing_left(&node, mode).await;
 }
 
-/// No job cgroup, no job file and no workerd child remain once the node is idle.
-async fn assert_nothing_left(node: &TestNode) {
+/// Once the node is idle, no job cgroup, no job file and no workerd child remain, beyond the
+/// idle warm processes of the warm modes (each with its cgroup and directory).
+async fn assert_nothing_left(node: &TestNode, mode: &str) {
     let parent = node.cgroup_parent.clone();
     let jobs_dir = node.dir.path().join("jobs");
+    let allowed = if mode == "cold" {
+        0
+    } else {
+        TEST_WARM_PROCESSES
+    };
+    let children = || {
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", node.pid(), node.pid()))
+            .unwrap_or_default()
+            .split_whitespace()
+            .count()
+    };
     wait_until(
         Duration::from_secs(10),
-        "job cgroups and files to be removed",
+        "job cgroups, files and processes to be removed",
         || {
             let parent = parent.clone();
             let jobs_dir = jobs_dir.clone();
+            let children = children();
             async move {
-                let no_cgroups = ["memory", "pids", "cpu", "unified", ""]
-                    .iter()
-                    .all(|hierarchy| {
-                        let dir = std::path::Path::new("/sys/fs/cgroup")
-                            .join(hierarchy)
-                            .join(&parent);
-                        std::fs::read_dir(dir)
-                            .map(|entries| entries.flatten().all(|entry| !entry.path().is_dir()))
-                            .unwrap_or(true)
-                    });
-                let no_files = std::fs::read_dir(&jobs_dir)
-                    .map(|mut e| e.next().is_none())
-                    .unwrap_or(true);
-                no_cgroups && no_files
+                let cgroups_within =
+                    ["memory", "pids", "cpu", "unified", ""]
+                        .iter()
+                        .all(|hierarchy| {
+                            let dir = std::path::Path::new("/sys/fs/cgroup")
+                                .join(hierarchy)
+                                .join(&parent);
+                            std::fs::read_dir(dir)
+                                .map(|entries| {
+                                    entries
+                                        .flatten()
+                                        .filter(|entry| entry.path().is_dir())
+                                        .count()
+                                        <= allowed
+                                })
+                                .unwrap_or(true)
+                        });
+                let files = std::fs::read_dir(&jobs_dir)
+                    .map(|entries| entries.flatten().collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let files_within = files.len() <= allowed
+                    && files
+                        .iter()
+                        .all(|entry| entry.file_name().to_string_lossy().starts_with("warm-"));
+                cgroups_within && files_within && children <= allowed
             }
         },
     )
     .await;
-    let children =
-        std::fs::read_to_string(format!("/proc/{}/task/{}/children", node.pid(), node.pid()))
-            .unwrap_or_default();
-    assert!(
-        children.trim().is_empty(),
-        "no workerd left under the node: {children}"
-    );
 }
 
 /// The direct-run receipt digest, computed with ethers' generic EIP-712 encoder.
@@ -396,3 +407,31 @@ fn receipt_digest(
     .unwrap();
     typed.encode_eip712().unwrap()
 }
+
+/// Every test above, once per execution mode: all modes must give the same outputs and
+/// outcome codes.
+macro_rules! in_every_mode {
+    ($($test:ident),* $(,)?) => {
+        mod cold {
+            $( #[tokio::test] async fn $test() { super::$test("cold").await } )*
+        }
+        mod prewarmed {
+            $( #[tokio::test] async fn $test() { super::$test("prewarmed").await } )*
+        }
+        mod isolate {
+            $( #[tokio::test] async fn $test() { super::$test("isolate").await } )*
+        }
+    };
+}
+
+in_every_mode!(
+    prime_factor_example_runs_and_its_receipt_recovers_to_the_enclave,
+    every_outcome_code_is_classified_from_evidence,
+    bad_code_transactions_map_to_codes_1_and_2,
+    jobs_reach_no_network_and_a_streamed_huge_output_is_capped,
+    code_ending_in_nul_bytes_runs_as_uploaded,
+    fifty_concurrent_jobs_with_capacity_four_all_complete,
+    a_full_node_answers_503_with_retry_after_instead_of_queueing,
+    an_rpc_outage_is_an_infrastructure_fault_not_an_outcome,
+    an_infinite_loop_is_killed_and_its_cgroup_removed,
+);

@@ -31,12 +31,13 @@ use crate::chain::jobs_events::JobId;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{
-    ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunJob, ScheduleError,
-    ServingChanged,
+    ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunJob, RunWarm,
+    ScheduleError, ServingChanged,
 };
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
+use crate::workerd::warm::WarmJob;
 pub use chain_job::ChainLinks;
 use tracked::{chain_timing, Delivery, TrackedJob, TrackedJobs};
 
@@ -59,8 +60,10 @@ pub struct SchedulerLinks {
     pub cgroups: Recipient<ReserveCgroup>,
     /// Loopback listeners.
     pub ports: Recipient<ReservePort>,
-    /// workerd runs.
+    /// Cold workerd runs.
     pub runner: Recipient<RunJob>,
+    /// Warm workerd runs (modes `prewarmed` and `isolate`); `None` in `cold` mode.
+    pub warm: Option<Recipient<RunWarm>>,
     /// Signing and submission of chain jobs' outputs.
     pub chain: ChainLinks,
 }
@@ -355,6 +358,22 @@ async fn attempt(
     deadline: Instant,
 ) -> Result<Classified, &'static str> {
     let name = job.name.clone();
+    if let Some(warm) = &links.warm {
+        let job = WarmJob {
+            name,
+            code: Arc::clone(code),
+            input: job.input.clone(),
+            deadline,
+        };
+        return match warm.send(RunWarm { job }).await {
+            Ok(Ok(classified)) => Ok(classified),
+            Ok(Err(error)) => {
+                warn!(%error, "Warm workerd could not run the job.");
+                Err("warm workerd could not be run")
+            }
+            Err(_) => Err("runner stopped"),
+        };
+    }
     let cgroup = match links
         .cgroups
         .send(ReserveCgroup {

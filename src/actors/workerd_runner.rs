@@ -1,39 +1,167 @@
-//! `WorkerdRunner` runs one job in one workerd process and classifies how it ended.
+//! `WorkerdRunner` runs jobs in workerd and classifies how they ended: one cold process per job
+//! ([`RunJob`]), or a warm process from its pool ([`RunWarm`]).
 //!
-//! Receives: [`RunJob`]. Sends: nothing (the cgroup lease returns itself to `CgroupPool` when
-//! the run ends). Owns the one HTTP client used to talk to every workerd (no client per job) and
-//! the runner settings. Runs are concurrent futures; a run never blocks the actor.
+//! Receives: [`RunJob`], [`RunWarm`]. Sends: `ReserveCgroup` to `CgroupPool` and `ReservePort`
+//! to `PortPool` when it starts a warm process (cgroup leases return themselves when a process
+//! ends). Owns the one HTTP client used to talk to every workerd (no client per job), the
+//! runner settings and, in the warm modes, the idle warm processes: it keeps `warm_processes`
+//! of them started ahead of need, so the start is off the job's critical path. A warm process
+//! runs one job at a time; in `prewarmed` it is shut down after its job, in `isolate` it goes
+//! back to the pool until a doubtful end or its job quota. Runs are concurrent futures; a run
+//! never blocks the actor.
 
-use actix::{Actor, Context, Handler, ResponseFuture};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture,
+    ResponseFuture, WrapFuture,
+};
 use tracing::{debug, warn};
 
-use crate::messages::jobs::RunJob;
+use crate::config::ExecutionMode;
+use crate::messages::jobs::{RunJob, RunWarm};
+use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::{classify, Classified};
 use crate::workerd::run::{run_job, RunError, RunnerSettings};
+use crate::workerd::warm::WarmProcess;
+
+/// Pause before trying again to start a warm process after a failure.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// The warm modes' pool.
+#[derive(Debug)]
+pub struct WarmSettings {
+    /// `prewarmed` or `isolate`.
+    pub mode: ExecutionMode,
+    /// Idle processes kept ready.
+    pub idle_target: usize,
+    /// Most idle processes kept: after a burst, `isolate` keeps returning processes up to it and
+    /// shuts down the rest.
+    pub idle_max: usize,
+    /// Jobs a process serves before it is replaced (1 in `prewarmed`).
+    pub jobs_per_process: u32,
+    /// Where warm processes get their cgroup.
+    pub cgroups: Recipient<ReserveCgroup>,
+    /// Where warm processes get their listener.
+    pub ports: Recipient<ReservePort>,
+}
 
 /// The workerd process runner.
 #[derive(Debug)]
 pub struct WorkerdRunner {
     settings: RunnerSettings,
     client: reqwest::Client,
+    warm: Option<WarmSettings>,
+    idle: VecDeque<WarmProcess>,
+    starting: usize,
+    next_process: u64,
 }
 
 impl WorkerdRunner {
     /// Builds the shared client: no proxy (job traffic never leaves loopback), no redirects, no
-    /// idle pool (every job is a new server).
-    pub fn new(settings: RunnerSettings) -> Result<Self, RunError> {
+    /// idle pool (every job is a new server or a new isolate). `warm` turns on the warm pool.
+    pub fn new(settings: RunnerSettings, warm: Option<WarmSettings>) -> Result<Self, RunError> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(0)
             .build()
             .map_err(|error| RunError::Descriptors(error.to_string()))?;
-        Ok(Self { settings, client })
+        Ok(Self {
+            settings,
+            client,
+            warm,
+            idle: VecDeque::new(),
+            starting: 0,
+            next_process: 0,
+        })
+    }
+
+    /// Starts warm processes until idle + starting reaches the target.
+    fn refill(&mut self, ctx: &mut Context<Self>) {
+        let Some(target) = self.warm.as_ref().map(|warm| warm.idle_target) else {
+            return;
+        };
+        while self.idle.len() + self.starting < target {
+            self.starting += 1;
+            let start = self.start_process();
+            ctx.spawn(start.into_actor(self).map(|started, act, ctx| {
+                act.starting -= 1;
+                match started {
+                    Ok(process) => act.idle.push_back(process),
+                    Err(error) => {
+                        warn!(%error, "Cannot start a warm workerd process; retrying shortly.");
+                        ctx.run_later(RESTART_PAUSE, |act, ctx| act.refill(ctx));
+                    }
+                }
+            }));
+        }
+    }
+
+    /// A future that reserves a cgroup and a listener and starts one warm process.
+    fn start_process(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<WarmProcess, RunError>> + 'static {
+        self.next_process += 1;
+        let name = format!("warm-{}-{}", std::process::id(), self.next_process);
+        let settings = self.settings.clone();
+        let reservations = self
+            .warm
+            .as_ref()
+            .map(|warm| (warm.cgroups.clone(), warm.ports.clone()));
+        async move {
+            let (cgroups, ports) =
+                reservations.ok_or_else(|| RunError::Descriptors("no warm pool".into()))?;
+            let no_slot =
+                |what: &str| RunError::Descriptors(format!("no {what} for a warm process"));
+            let cgroup = match cgroups
+                .send(ReserveCgroup {
+                    job_name: name.clone(),
+                })
+                .await
+            {
+                Ok(Ok(lease)) => lease,
+                _ => return Err(no_slot("cgroup")),
+            };
+            let Ok(Ok(port)) = ports.send(ReservePort).await else {
+                return Err(no_slot("listener"));
+            };
+            WarmProcess::start(&settings, name, cgroup, port.listener)
+        }
+    }
+
+    /// Puts a process back in the pool or shuts it down, and tops the pool up.
+    fn settle(&mut self, process: WarmProcess, reusable: bool, ctx: &mut Context<Self>) {
+        let keep = self.warm.as_ref().is_some_and(|warm| {
+            reusable
+                && process.jobs_served() < warm.jobs_per_process
+                && self.idle.len() < warm.idle_max
+        });
+        if keep {
+            self.idle.push_back(process);
+        } else {
+            let name = process.name().to_owned();
+            ctx.spawn(
+                async move {
+                    let stderr = process.shut_down().await;
+                    if !reusable {
+                        debug!(process = %name, stderr = %stderr.escape_debug(), "Warm process ended.");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        self.refill(ctx);
     }
 }
 
 impl Actor for WorkerdRunner {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.refill(ctx);
+    }
 }
 
 impl Handler<RunJob> for WorkerdRunner {
@@ -56,5 +184,34 @@ impl Handler<RunJob> for WorkerdRunner {
             debug!(job = %name, ?classified, stderr = %stderr.escape_debug(), "Job run ended.");
             Ok(classified)
         })
+    }
+}
+
+impl Handler<RunWarm> for WorkerdRunner {
+    type Result = ResponseActFuture<Self, Result<Classified, RunError>>;
+
+    fn handle(&mut self, msg: RunWarm, ctx: &mut Context<Self>) -> Self::Result {
+        let idle = self.idle.pop_front();
+        let start = idle.is_none().then(|| self.start_process());
+        self.refill(ctx);
+        let client = self.client.clone();
+        let cap = self.settings.max_output_bytes;
+        let run = async move {
+            let mut process = match (idle, start) {
+                (Some(process), _) => process,
+                (None, Some(start)) => start.await?,
+                (None, None) => return Err(RunError::Descriptors("no warm process".into())),
+            };
+            let name = msg.job.name.clone();
+            let run = process.run(&client, msg.job, cap).await;
+            let classified = classify(run.evidence, run.oom_killed);
+            debug!(job = %name, process = %process.name(), ?classified, "Job run ended.");
+            Ok((process, run.reusable, classified))
+        };
+        Box::pin(run.into_actor(self).map(|result, act, ctx| {
+            let (process, reusable, classified) = result?;
+            act.settle(process, reusable, ctx);
+            Ok(classified)
+        }))
     }
 }

@@ -40,9 +40,31 @@ pub struct Config {
     pub direct_run: DirectRunConfig,
 }
 
+/// How a job gets its workerd process (DESIGN.md §3). Every mode gives the same outputs and
+/// outcome codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionMode {
+    /// A new process per job, with the job's code in its config: a full start on the critical
+    /// path (Marlin's semantics).
+    Cold,
+    /// A new process per job, started before the job arrives, serving a loader; the code comes
+    /// with the request; killed after the job.
+    Prewarmed,
+    /// Long-lived processes, one job at a time each, every job in a fresh isolate; recycled
+    /// after a doubtful end or every `isolate_jobs_per_process` jobs.
+    Isolate,
+}
+
 /// What the execution actors need.
 #[derive(Debug, Clone)]
 pub struct ExecutionConfig {
+    /// How jobs get their workerd process.
+    pub mode: ExecutionMode,
+    /// Warm modes: processes kept started and idle, ready for the next job (and the most kept
+    /// idle after a burst).
+    pub warm_processes: usize,
+    /// `isolate` mode: jobs a process serves before it is replaced.
+    pub isolate_jobs_per_process: u32,
     /// The workerd binary (`workerd_runtime_path/workerd`).
     pub workerd: PathBuf,
     /// Per-job directories are created (and removed) below it.
@@ -242,7 +264,37 @@ fn execution_config(raw: &RawConfig, runtime: &Path) -> Result<ExecutionConfig, 
         16,
         1 << 20,
     )?;
+    let mode = match raw.execution_mode.as_str() {
+        "cold" => ExecutionMode::Cold,
+        "prewarmed" => ExecutionMode::Prewarmed,
+        "isolate" => ExecutionMode::Isolate,
+        other => {
+            return Err(invalid(
+                "execution_mode",
+                format!("`{other}` is not one of cold, prewarmed, isolate"),
+            ))
+        }
+    };
+    let capacity = usize::try_from(raw.job_capacity).unwrap_or(usize::MAX);
     Ok(ExecutionConfig {
+        mode,
+        warm_processes: in_range(
+            "warm_processes",
+            // `isolate` reuses its processes, so it keeps one per slot; `prewarmed` only needs
+            // enough to cover the start time of the next few jobs.
+            raw.warm_processes.unwrap_or(match mode {
+                ExecutionMode::Isolate => capacity,
+                _ => capacity.min(8),
+            }),
+            1,
+            4096,
+        )?,
+        isolate_jobs_per_process: in_range(
+            "isolate_jobs_per_process",
+            raw.isolate_jobs_per_process,
+            1,
+            1_000_000,
+        )?,
         workerd: runtime.join("workerd"),
         job_dir: match &raw.job_dir {
             Some(dir) => non_empty_path("job_dir", dir)?,

@@ -44,6 +44,12 @@ pub(super) struct RawConfig {
     pub(super) max_fee_cap_gwei: u64,
 
     // Execution.
+    #[serde(default = "default_execution_mode")]
+    pub(super) execution_mode: String,
+    #[serde(default)]
+    pub(super) warm_processes: Option<usize>,
+    #[serde(default = "default_isolate_jobs_per_process")]
+    pub(super) isolate_jobs_per_process: u32,
     #[serde(default)]
     pub(super) job_dir: Option<String>,
     #[serde(default = "default_cgroup_root")]
@@ -142,6 +148,14 @@ fn default_chain_reconnect_max_backoff_ms() -> u64 {
 
 fn default_chain_head_timeout_ms() -> u64 {
     30_000
+}
+
+fn default_execution_mode() -> String {
+    "prewarmed".to_owned()
+}
+
+fn default_isolate_jobs_per_process() -> u32 {
+    100
 }
 
 fn default_max_fee_cap_gwei() -> u64 {

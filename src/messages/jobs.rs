@@ -32,6 +32,16 @@ pub struct RunJob {
     pub cgroup: CgroupLease,
 }
 
+/// Run one job in a warm workerd process (modes `prewarmed` and `isolate`): `WorkerdRunner`
+/// takes an idle process (or starts one) that already has its own cgroup and listener. Sent by
+/// `JobScheduler`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Classified, RunError>")]
+pub struct RunWarm {
+    /// The job.
+    pub job: crate::workerd::warm::WarmJob,
+}
+
 /// How a job ended: always a valid answer to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {

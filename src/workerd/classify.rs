@@ -27,6 +27,8 @@ pub fn classify(evidence: Evidence, oom_killed: bool) -> Classified {
             exception: true, ..
         } => Outcome(JobOutcome::UncaughtException, Vec::new()),
         Evidence::Responded { body, .. } => Outcome(JobOutcome::Success, body),
+        // The loader's process marker: the module did not load or evaluate.
+        Evidence::LoadFailed => Outcome(JobOutcome::SyntaxError, Vec::new()),
         // workerd exits with status 1 when a module fails to load or evaluate.
         Evidence::ExitedBeforeListening { code: Some(code) } if code != 0 => {
             Outcome(JobOutcome::SyntaxError, Vec::new())

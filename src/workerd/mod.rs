@@ -1,8 +1,10 @@
-//! Running one job in workerd: the files it needs ([`config`]), the process and request
-//! ([`run`]), and turning the evidence into an outcome ([`classify`]).
+//! Running one job in workerd: the files it needs ([`config`]), a cold process per job
+//! ([`run`]), a warm process serving the loader ([`warm`]), and turning the evidence into an
+//! outcome ([`classify`]).
 //!
 //! Used by the `WorkerdRunner` actor; owns nothing long-lived.
 
 pub mod classify;
 pub mod config;
 pub mod run;
+pub mod warm;

@@ -18,12 +18,12 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::config::{
-    render_config, render_entry_module, CONFIG_FILE, ENTRY_MODULE, EXCEPTION_HEADER, SOCKET_NAME,
-    USER_MODULE,
+    render_config, render_entry_module, CONFIG_FILE, ENTRY_MODULE, EXCEPTION_HEADER,
+    LOAD_FAILED_HEADER, SOCKET_NAME, USER_MODULE,
 };
 
 /// Stderr kept per job for diagnostics; the rest is drained and dropped so workerd never blocks.
-const STDERR_KEEP: usize = 8 * 1024;
+pub(super) const STDERR_KEEP: usize = 8 * 1024;
 /// How long a workerd whose socket closed may take to exit by itself.
 const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const LISTENER_FD: i32 = 3;
@@ -84,6 +84,9 @@ pub enum Evidence {
     },
     /// workerd went away after serving, without an answer.
     DiedWhileServing,
+    /// Warm modes: the loader reported (with its process marker) that the user's module failed
+    /// to load or evaluate.
+    LoadFailed,
 }
 
 /// Why a job could not be run (infrastructure, not the user's code).
@@ -149,14 +152,29 @@ async fn run_in_dir(
     } = spec;
     // The listener moves into the child's descriptors and our copy closes at spawn: if workerd
     // exits, a waiting connection is refused instead of hanging in the backlog.
-    let mut child = spawn(settings, &cgroup_procs, listener.into(), dir, control_write)?;
+    let mut child = spawn(
+        settings,
+        &cgroup_procs,
+        listener.into(),
+        dir,
+        control_write,
+        Flavor::Cold,
+    )?;
     let stderr = child
         .stderr
         .take()
         .map(|pipe| tokio::spawn(read_capped(pipe, STDERR_KEEP)));
 
     let url = format!("http://127.0.0.1:{port}/");
-    let request = post(client, &url, input, settings.max_output_bytes, marker);
+    let markers = Markers {
+        exception: marker,
+        load_failed: None,
+    };
+    let request = post(
+        client.post(&url).body(input),
+        settings.max_output_bytes,
+        &markers,
+    );
     let evidence = tokio::select! {
         evidence = request => evidence,
         () = tokio::time::sleep_until(deadline) => Some(Evidence::DeadlineExceeded),
@@ -181,7 +199,7 @@ async fn run_in_dir(
     Ok((evidence, stderr))
 }
 
-fn after_transport_failure(status: Option<ExitStatus>, control: &str) -> Evidence {
+pub(super) fn after_transport_failure(status: Option<ExitStatus>, control: &str) -> Evidence {
     if control.contains("\"listen\"") {
         Evidence::DiedWhileServing
     } else {
@@ -211,12 +229,23 @@ fn write_job_files(dir: &Path, code: &[u8], marker: &str) -> Result<(), RunError
     Ok(())
 }
 
-fn spawn(
+/// Which config a workerd process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flavor {
+    /// The job's own config with the user's module embedded.
+    Cold,
+    /// The loader config of the warm modes (`--experimental` for `workerLoader`).
+    Warm,
+}
+
+/// Starts workerd through the sandbox launcher in `dir`, serving `listener`.
+pub(super) fn spawn(
     settings: &RunnerSettings,
     cgroup_procs: &[PathBuf],
     listener: OwnedFd,
     dir: &Path,
     control_write: OwnedFd,
+    flavor: Flavor,
 ) -> Result<Child, RunError> {
     let mut command = Command::new(&settings.launcher);
     command.arg("sandbox-exec");
@@ -232,6 +261,7 @@ fn spawn(
         .args(["serve", CONFIG_FILE, "--socket-fd"])
         .arg(format!("{SOCKET_NAME}={LISTENER_FD}"))
         .args(["--control-fd", &CONTROL_FD.to_string()])
+        .args((flavor == Flavor::Warm).then_some("--experimental"))
         .current_dir(dir)
         .env_clear()
         .stdin(Stdio::null())
@@ -255,21 +285,37 @@ fn spawn(
     command.spawn().map_err(RunError::Spawn)
 }
 
-/// POSTs the input and reads the body up to `cap`; `None` when the connection failed.
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    input: Vec<u8>,
+/// The secrets that prove a 500 came from our code, not the user's.
+#[derive(Debug)]
+pub(super) struct Markers<'a> {
+    /// The job's marker, set by our entry module on an uncaught exception.
+    pub(super) exception: &'a str,
+    /// Warm modes: the process marker, set by the loader when the module did not load.
+    pub(super) load_failed: Option<&'a str>,
+}
+
+/// Sends the request and reads the body up to `cap`; `None` when the connection failed.
+pub(super) async fn post(
+    request: reqwest::RequestBuilder,
     cap: usize,
-    marker: &str,
+    markers: &Markers<'_>,
 ) -> Option<Evidence> {
-    let response = client.post(url).body(input).send().await.ok()?;
+    let response = request.send().await.ok()?;
     let status = response.status().as_u16();
-    let exception = status == 500
-        && response
-            .headers()
-            .get(EXCEPTION_HEADER)
-            .is_some_and(|value| value.as_bytes() == marker.as_bytes());
+    let marked = |header: &str, marker: &str| {
+        status == 500
+            && response
+                .headers()
+                .get(header)
+                .is_some_and(|value| value.as_bytes() == marker.as_bytes())
+    };
+    if markers
+        .load_failed
+        .is_some_and(|marker| marked(LOAD_FAILED_HEADER, marker))
+    {
+        return Some(Evidence::LoadFailed);
+    }
+    let exception = marked(EXCEPTION_HEADER, markers.exception);
     let mut body = Vec::new();
     let mut response = response;
     while let Some(chunk) = response.chunk().await.ok()? {
@@ -286,7 +332,7 @@ async fn post(
 }
 
 /// Reads a stream to its end, keeping at most `keep` bytes.
-async fn read_capped(mut pipe: impl AsyncRead + Unpin, keep: usize) -> String {
+pub(super) async fn read_capped(mut pipe: impl AsyncRead + Unpin, keep: usize) -> String {
     let mut kept = Vec::new();
     let mut buffer = [0u8; 4096];
     while let Ok(read) = pipe.read(&mut buffer).await {
@@ -299,7 +345,7 @@ async fn read_capped(mut pipe: impl AsyncRead + Unpin, keep: usize) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-async fn read_all(fd: OwnedFd) -> String {
+pub(super) async fn read_all(fd: OwnedFd) -> String {
     match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(receiver) => read_capped(receiver, 4096).await,
         Err(_) => String::new(),

@@ -186,7 +186,12 @@ pub struct NodeOptions {
     /// `chain_head_timeout_ms`: how long without a new block before the listener checks its
     /// connection. Default here 3 s so stall tests stay short.
     pub chain_head_timeout_ms: Option<u64>,
+    /// `execution_mode` (`cold`, `prewarmed`, `isolate`); the node's default when `None`.
+    pub execution_mode: Option<&'static str>,
 }
+
+/// Warm processes a test node keeps idle: few, so parallel tests stay light.
+pub const TEST_WARM_PROCESSES: usize = 2;
 
 /// Unique within this machine: the process id and a counter.
 pub fn unique_suffix() -> String {
@@ -239,6 +244,11 @@ impl TestNode {
             "job_memory_limit_mib": options.job_memory_limit_mib.unwrap_or(128),
             "direct_run_deadline_ms": options.direct_run_deadline_ms.unwrap_or(5000),
         });
+        let mut config = config;
+        if let Some(mode) = options.execution_mode {
+            config["execution_mode"] = json!(mode);
+        }
+        config["warm_processes"] = json!(TEST_WARM_PROCESSES);
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("config file");
         Self::spawn(dir, enclave_key, cgroup_parent, &config_path).await
