@@ -1,8 +1,9 @@
 //! Per-job overhead of the whole pipeline around workerd, against a bare workerd start measured
 //! in the same run.
 //!
-//! `direct_run_cached_code`: POST /api/serverless on a real node (cgroup, sandbox launcher,
-//! network namespace, port lease, workerd, classification, receipt signature), code cached.
+//! `direct_run_cached_code/<mode>`: POST /api/serverless on a real node in each execution mode
+//! (cgroup, sandbox launcher, network namespace, port lease, workerd or a warm process,
+//! classification, receipt signature), code cached.
 //! `bare_workerd_start`: spawn workerd on a pre-bound socket, POST, read, kill, reap: the floor.
 //! The difference is the node's overhead. Needs root, `scripts/setup.sh` and a free CPU.
 
@@ -22,28 +23,35 @@ const ECHO: &str = "export default { async fetch(r) { return new Response(await 
 
 fn pipeline(c: &mut Criterion) {
     let runtime = actix_rt_runtime();
-    let (chain, node, tx) = runtime.block_on(async {
-        let chain = common::TestChain::start().await;
-        let node = common::TestNode::start(&chain, common::NodeOptions::default()).await;
-        let tx =
-            common::contracts::upload_code(&chain, common::STRANGER_KEY, ECHO.as_bytes()).await;
-        (chain, node, tx)
-    });
+    let chain = runtime.block_on(common::TestChain::start());
+    let tx = runtime.block_on(common::contracts::upload_code(
+        &chain,
+        common::STRANGER_KEY,
+        ECHO.as_bytes(),
+    ));
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut group = c.benchmark_group("per_job");
     group.sample_size(30);
-    group.bench_function("direct_run_cached_code", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = client
-                .post(node.url("/api/serverless"))
-                .json(&json!({"tx_hash": tx, "input": "ping"}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.headers()["x-executor-error-code"], "0");
-            assert_eq!(response.bytes().await.unwrap().as_ref(), b"ping");
+    for mode in ["cold", "prewarmed", "isolate"] {
+        let options = common::NodeOptions {
+            execution_mode: Some(mode),
+            ..common::NodeOptions::default()
+        };
+        let node = runtime.block_on(common::TestNode::start(&chain, options));
+        group.bench_function(format!("direct_run_cached_code/{mode}"), |b| {
+            b.to_async(&runtime).iter(|| async {
+                let response = client
+                    .post(node.url("/api/serverless"))
+                    .json(&json!({"tx_hash": tx, "input": "ping"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.headers()["x-executor-error-code"], "0");
+                assert_eq!(response.bytes().await.unwrap().as_ref(), b"ping");
+            });
         });
-    });
+        drop(node);
+    }
     let dir = tempfile::tempdir().unwrap();
     write_bare_worker(dir.path());
     group.bench_function("bare_workerd_start", |b| {
@@ -51,7 +59,6 @@ fn pipeline(c: &mut Criterion) {
             .iter(|| bare_workerd_job(dir.path(), &client));
     });
     group.finish();
-    drop(node);
     drop(chain);
 }
 
