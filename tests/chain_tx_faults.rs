@@ -1,6 +1,8 @@
 //! Transaction faults on anvil, each while a real job runs: a base-fee spike before the node
 //! submits, the node's pending submission dropped from the pool, and the gas key's nonce used
-//! by another sender. Every job is still answered exactly once.
+//! by another sender, the gas key rotated while a submission is pending, a submission pending
+//! too long (its fees bumped). Every job is still
+//! answered exactly once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -151,4 +153,95 @@ async fn a_nonce_used_by_another_sender_is_skipped() {
         U256::from(2),
         "the foreign transfer and one submission"
     );
+}
+
+#[tokio::test]
+async fn the_gas_key_rotates_while_a_submission_is_pending() {
+    let chain = TestChain::start().await;
+    let node = registered_node(&chain).await;
+    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let first = create_job(&chain, STRANGER_KEY, &code_tx, b"old key", 10_000).await;
+    wait_until(Duration::from_secs(20), "job started", || async {
+        node.logs().contains("Selected for a chain job.")
+    })
+    .await;
+    rpc(&chain, "evm_setAutomine", serde_json::json!([false])).await;
+    wait_until(Duration::from_secs(20), "submission pending", || async {
+        node.logs().contains("Transaction sent.")
+    })
+    .await;
+    // The owner installs a new gas key while the old key's submission waits in the pool.
+    let body = serde_json::json!({ "gas_key_hex": SECOND_GAS_KEY }).to_string();
+    let headers = node.owner_signed("/mutable-config", &body, 2).await;
+    let (status, text) = node.post_raw("/mutable-config", body, &headers).await;
+    assert_eq!(status, 200, "{text}");
+    rpc(&chain, "evm_mine", serde_json::json!([])).await;
+    rpc(&chain, "evm_setAutomine", serde_json::json!([true])).await;
+    wait_answered_once(&chain, &node, first).await;
+
+    let second = create_job(&chain, STRANGER_KEY, &code_tx, b"new key", 10_000).await;
+    wait_answered_once(&chain, &node, second).await;
+    let provider = client(&chain, STRANGER_KEY);
+    let nonce_of = |key: &str| {
+        let address: ethers::types::Address = address_of_key(key).parse().unwrap();
+        let provider = provider.clone();
+        async move { provider.get_transaction_count(address, None).await.unwrap() }
+    };
+    assert_eq!(
+        nonce_of(GAS_KEY).await,
+        U256::one(),
+        "old key: the first job"
+    );
+    assert_eq!(
+        nonce_of(SECOND_GAS_KEY).await,
+        U256::one(),
+        "new key: the second job"
+    );
+}
+
+#[tokio::test]
+async fn a_submission_pending_too_long_is_replaced_with_higher_fees() {
+    let chain = TestChain::start().await;
+    let node = registered_node(&chain).await;
+    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"bump", 30_000).await;
+    wait_until(Duration::from_secs(20), "job started", || async {
+        node.logs().contains("Selected for a chain job.")
+    })
+    .await;
+    rpc(&chain, "evm_setAutomine", serde_json::json!([false])).await;
+    let pending_max_fee = || async {
+        let pool = rpc(&chain, "txpool_content", serde_json::json!([])).await;
+        let gas = address_of_key(GAS_KEY).to_lowercase();
+        pool["pending"]
+            .as_object()
+            .and_then(|senders| senders.iter().find(|(s, _)| s.to_lowercase() == gas))
+            .and_then(|(_, by_nonce)| by_nonce.as_object()?.values().next().cloned())
+            .and_then(|tx| tx["maxFeePerGas"].as_str().map(str::to_owned))
+            .map(|fee| U256::from_str_radix(fee.trim_start_matches("0x"), 16).unwrap())
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let first_fee = loop {
+        if let Some(fee) = pending_max_fee().await {
+            break fee;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pending submission"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    wait_until(Duration::from_secs(30), "fees bumped", || async {
+        node.logs().contains("Fees bumped.")
+    })
+    .await;
+    let bumped = pending_max_fee().await.expect("the replacement is pending");
+    assert!(
+        bumped * 100 >= first_fee * 110,
+        "at least +10 %: {first_fee} -> {bumped}"
+    );
+    rpc(&chain, "evm_mine", serde_json::json!([])).await;
+    rpc(&chain, "evm_setAutomine", serde_json::json!([true])).await;
+    wait_answered_once(&chain, &node, job_id).await;
+    assert_eq!(gas_nonce(&chain).await, U256::one(), "one submission");
 }
