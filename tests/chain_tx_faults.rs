@@ -1,8 +1,7 @@
 //! Transaction faults on anvil, each while a real job runs: a base-fee spike before the node
-//! submits, the node's pending submission dropped from the pool, and the gas key's nonce used
-//! by another sender, the gas key rotated while a submission is pending, a submission pending
-//! too long (its fees bumped). Every job is still
-//! answered exactly once.
+//! submits, the node's pending submission dropped from the pool, the gas key's nonce used by
+//! another sender, the gas key rotated while a submission is pending, and a submission pending
+//! too long (its fees bumped). Every job is still answered exactly once.
 
 #![allow(clippy::unwrap_used)]
 
