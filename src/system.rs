@@ -237,6 +237,7 @@ fn runner_settings(execution: &ExecutionConfig) -> Result<RunnerSettings, StartE
         launcher,
         job_root: execution.job_dir.clone(),
         max_output_bytes: execution.max_output_bytes,
+        memory_limit_bytes: execution.memory_limit_bytes,
         isolate_network: execution.network_isolation,
     })
 }

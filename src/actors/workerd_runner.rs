@@ -17,6 +17,7 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture,
     ResponseFuture, WrapFuture,
 };
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::ExecutionMode;
@@ -28,6 +29,8 @@ use crate::workerd::warm::WarmProcess;
 
 /// Pause before trying again to start a warm process after a failure.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
+/// Longest a new warm process may take to answer its warm-up request.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(10);
 
 /// The warm modes' pool.
 #[derive(Debug)]
@@ -55,6 +58,8 @@ pub struct WorkerdRunner {
     warm: Option<WarmSettings>,
     idle: VecDeque<WarmProcess>,
     starting: usize,
+    /// Warm processes running a job (they come back in `isolate`).
+    busy: usize,
     next_process: u64,
 }
 
@@ -74,16 +79,27 @@ impl WorkerdRunner {
             warm,
             idle: VecDeque::new(),
             starting: 0,
+            busy: 0,
             next_process: 0,
         })
     }
 
-    /// Starts warm processes until idle + starting reaches the target.
+    /// Processes that count against the target: in `isolate` busy ones come back, in
+    /// `prewarmed` they do not.
+    fn pooled(&self) -> usize {
+        let returning = match self.warm.as_ref().map(|warm| warm.mode) {
+            Some(ExecutionMode::Isolate) => self.busy,
+            _ => 0,
+        };
+        self.idle.len() + self.starting + returning
+    }
+
+    /// Starts warm processes until the pool reaches its target.
     fn refill(&mut self, ctx: &mut Context<Self>) {
         let Some(target) = self.warm.as_ref().map(|warm| warm.idle_target) else {
             return;
         };
-        while self.idle.len() + self.starting < target {
+        while self.pooled() < target {
             self.starting += 1;
             let start = self.start_process();
             ctx.spawn(start.into_actor(self).map(|started, act, ctx| {
@@ -99,13 +115,15 @@ impl WorkerdRunner {
         }
     }
 
-    /// A future that reserves a cgroup and a listener and starts one warm process.
+    /// A future that reserves a cgroup and a listener and starts one warm process; it does
+    /// nothing until polled.
     fn start_process(
         &mut self,
     ) -> impl std::future::Future<Output = Result<WarmProcess, RunError>> + 'static {
         self.next_process += 1;
         let name = format!("warm-{}-{}", std::process::id(), self.next_process);
         let settings = self.settings.clone();
+        let client = self.client.clone();
         let reservations = self
             .warm
             .as_ref()
@@ -127,16 +145,27 @@ impl WorkerdRunner {
             let Ok(Ok(port)) = ports.send(ReservePort).await else {
                 return Err(no_slot("listener"));
             };
-            WarmProcess::start(&settings, name, cgroup, port.listener)
+            let mut process = WarmProcess::start(&settings, name, cgroup, port.listener)?;
+            if process
+                .warm_up(&client, Instant::now() + WARM_UP_LIMIT)
+                .await
+            {
+                return Ok(process);
+            }
+            let stderr = process.shut_down().await;
+            Err(RunError::Launcher {
+                stderr: format!("warm process did not answer its warm-up request: {stderr}"),
+            })
         }
     }
 
     /// Puts a process back in the pool or shuts it down, and tops the pool up.
     fn settle(&mut self, process: WarmProcess, reusable: bool, ctx: &mut Context<Self>) {
+        self.busy = self.busy.saturating_sub(1);
         let keep = self.warm.as_ref().is_some_and(|warm| {
             reusable
                 && process.jobs_served() < warm.jobs_per_process
-                && self.idle.len() < warm.idle_max
+                && self.idle.len() + self.busy < warm.idle_max
         });
         if keep {
             self.idle.push_back(process);
@@ -193,9 +222,13 @@ impl Handler<RunWarm> for WorkerdRunner {
     fn handle(&mut self, msg: RunWarm, ctx: &mut Context<Self>) -> Self::Result {
         let idle = self.idle.pop_front();
         let start = idle.is_none().then(|| self.start_process());
+        // A fresh process for a second try: lazy, nothing is reserved unless it is awaited.
+        let fresh = self.start_process();
+        self.busy += 1;
         self.refill(ctx);
         let client = self.client.clone();
         let cap = self.settings.max_output_bytes;
+        let recycle_above = self.settings.memory_limit_bytes / 2;
         let run = async move {
             let mut process = match (idle, start) {
                 (Some(process), _) => process,
@@ -203,15 +236,31 @@ impl Handler<RunWarm> for WorkerdRunner {
                 (None, None) => return Err(RunError::Descriptors("no warm process".into())),
             };
             let name = msg.job.name.clone();
-            let run = process.run(&client, msg.job, cap).await;
+            let mut run = process
+                .run(&client, msg.job.clone(), cap, recycle_above)
+                .await;
+            if run.oom_killed && run.reused {
+                // Not proof against this job: earlier jobs' memory may still have been held.
+                // The verdict comes from a process that runs nothing else.
+                warn!(job = %name, process = %process.name(), "OOM in a reused process; running the job again in a fresh one.");
+                let _ = process.shut_down().await;
+                process = fresh.await?;
+                run = process.run(&client, msg.job, cap, recycle_above).await;
+            }
             let classified = classify(run.evidence, run.oom_killed);
             debug!(job = %name, process = %process.name(), ?classified, "Job run ended.");
             Ok((process, run.reusable, classified))
         };
-        Box::pin(run.into_actor(self).map(|result, act, ctx| {
-            let (process, reusable, classified) = result?;
-            act.settle(process, reusable, ctx);
-            Ok(classified)
+        Box::pin(run.into_actor(self).map(|result, act, ctx| match result {
+            Ok((process, reusable, classified)) => {
+                act.settle(process, reusable, ctx);
+                Ok(classified)
+            }
+            Err(error) => {
+                act.busy = act.busy.saturating_sub(1);
+                act.refill(ctx);
+                Err(error)
+            }
         }))
     }
 }

@@ -2,8 +2,9 @@
 //! (join files, kill, wait until empty, OOM evidence, remove).
 //!
 //! Created only by [`super::Cgroups::create`] (and for leftovers by `clean_stale`). Receives
-//! nothing; writes cgroupfs files and, on pure v1, sends SIGKILL. Invariants: a job cgroup is
-//! never reused, so the kernel counters read by [`JobCgroup::oom_killed`] started at 0; removal
+//! nothing; writes cgroupfs files and, on pure v1, sends SIGKILL. Invariants: a cgroup serves
+//! one process (a cold job, or a warm process that is discarded after any OOM), so the kernel
+//! counters read by [`JobCgroup::oom_killed`] started at 0 for it; removal
 //! is a plain `rmdir` per hierarchy (the kernel files vanish with the directory) and succeeds
 //! only once no process is left, so callers kill and wait first; removing twice is fine.
 
@@ -162,6 +163,21 @@ impl JobCgroup {
             CgroupVersion::V2 => v2::oom_killed(&self.at.memory),
             CgroupVersion::V1 => v1::oom_killed(&self.at.memory),
         }
+    }
+
+    /// Memory charged to the cgroup now, in bytes (v2 `memory.current`, v1
+    /// `memory.usage_in_bytes`): how close a reused warm process is to its limit.
+    pub fn memory_bytes(&self) -> Result<u64, CgroupError> {
+        let file = match self.at.version {
+            CgroupVersion::V2 => "memory.current",
+            CgroupVersion::V1 => "memory.usage_in_bytes",
+        };
+        let path = self.at.memory.join(file);
+        let text = fs::read(&path)?;
+        text.trim().parse().map_err(|_| CgroupError::Parse {
+            path,
+            detail: format!("not a byte count: {}", text.trim()),
+        })
     }
 
     /// Removes the job's directory in every hierarchy; fails with EBUSY while processes are

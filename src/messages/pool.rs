@@ -59,6 +59,11 @@ impl CgroupLease {
             .map_or(Ok(false), JobCgroup::oom_killed)
     }
 
+    /// Memory charged to the cgroup now, in bytes.
+    pub fn memory_bytes(&self) -> Result<u64, CgroupError> {
+        self.cgroup.as_ref().map_or(Ok(0), JobCgroup::memory_bytes)
+    }
+
     /// Kills every process of the job now (the deadline kill).
     pub fn kill_all(&self) -> Result<(), CgroupError> {
         self.cgroup.as_ref().map_or(Ok(()), JobCgroup::kill_all)

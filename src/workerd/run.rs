@@ -42,6 +42,8 @@ pub struct RunnerSettings {
     pub max_output_bytes: usize,
     /// Put workerd in a fresh network namespace.
     pub isolate_network: bool,
+    /// A job's memory limit (its cgroup's); a warm process holding half of it is replaced.
+    pub memory_limit_bytes: u64,
 }
 
 /// One run.

@@ -26,7 +26,7 @@ use super::run::{
 use crate::messages::pool::CgroupLease;
 
 /// One job for a warm process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WarmJob {
     /// For logs.
     pub name: String,
@@ -59,8 +59,12 @@ pub struct WarmRun {
     pub evidence: Evidence,
     /// The kernel's OOM record for the process's cgroup.
     pub oom_killed: bool,
-    /// The process may serve another job (it answered cleanly and is still alive).
+    /// The process may serve another job (it answered cleanly, is alive and well below its
+    /// memory limit).
     pub reusable: bool,
+    /// The process had served other jobs before this one: an OOM kill then does not prove that
+    /// this job used the memory (isolates of earlier jobs may not be collected yet).
+    pub reused: bool,
 }
 
 impl WarmProcess {
@@ -121,6 +125,27 @@ impl WarmProcess {
         })
     }
 
+    /// Sends one request with our own trivial module and waits for its answer, so the process
+    /// is serving and its loader path is initialised (the first load in a process costs several
+    /// times a later one) before a user's job arrives. False if the process did not answer
+    /// correctly: it must not be used.
+    pub async fn warm_up(&mut self, client: &reqwest::Client, deadline: Instant) -> bool {
+        const WARM_UP_MODULE: &str =
+            "export default { async fetch() { return new Response(\"ready\"); } };";
+        let job_marker = hex::encode(rand::random::<[u8; 16]>());
+        let request = client
+            .post(&self.url)
+            .header(CODE_LENGTH_HEADER, WARM_UP_MODULE.len())
+            .header(JOB_MARKER_HEADER, &job_marker)
+            .body(WARM_UP_MODULE);
+        let markers = Markers {
+            exception: &job_marker,
+            load_failed: Some(&self.process_marker),
+        };
+        let answer = tokio::time::timeout_at(deadline, post(request, 64, &markers)).await;
+        matches!(answer, Ok(Some(Evidence::Responded { status: 200, ref body, exception: false })) if body == b"ready")
+    }
+
     /// Jobs this process has run.
     pub fn jobs_served(&self) -> u32 {
         self.jobs_served
@@ -138,7 +163,9 @@ impl WarmProcess {
         client: &reqwest::Client,
         job: WarmJob,
         max_output_bytes: usize,
+        recycle_above_bytes: u64,
     ) -> WarmRun {
+        let reused = self.jobs_served > 0;
         self.jobs_served += 1;
         let job_marker = hex::encode(rand::random::<[u8; 16]>());
         let mut body = Vec::with_capacity(job.code.len() + job.input.len());
@@ -181,10 +208,17 @@ impl WarmProcess {
             }
         };
         let oom_killed = self.cgroup.oom_killed().unwrap_or(false);
+        // Memory held by earlier isolates is freed lazily: recycle a process well before what
+        // it holds could push a later job over the limit.
+        let roomy = self
+            .cgroup
+            .memory_bytes()
+            .is_ok_and(|bytes| bytes < recycle_above_bytes);
         WarmRun {
-            reusable: clean && !oom_killed,
+            reusable: clean && !oom_killed && roomy,
             evidence,
             oom_killed,
+            reused,
         }
     }
 
