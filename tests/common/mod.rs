@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod contracts;
+pub mod jobs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,19 +48,32 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    assert!(
+        poll_until(timeout, condition).await,
+        "timed out waiting for {what}"
+    );
+}
+
+/// As [`wait_until`], but returns whether `condition` held, so that the caller can fail with
+/// its own message (e.g. the node's log).
+pub async fn poll_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
     while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    true
 }
 
 /// Kills and reaps a child process; used by every drop.
