@@ -6,6 +6,7 @@
 
 pub mod contracts;
 pub mod jobs;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
