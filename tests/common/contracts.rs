@@ -143,10 +143,22 @@ pub async fn create_job(
     input: &[u8],
     deadline_ms: u64,
 ) -> U256 {
+    create_job_with_deadline(chain, key_hex, code_tx, input, U256::from(deadline_ms)).await
+}
+
+/// As [`create_job`], with any `uint256` deadline (the contract accepts far more than `u64`).
+pub async fn create_job_with_deadline(
+    chain: &TestChain,
+    key_hex: &str,
+    code_tx: &str,
+    input: &[u8],
+    deadline_ms: U256,
+) -> U256 {
     let client = client(chain, key_hex);
     let usdc = contract("TestToken", &chain.deployment.usdc, client.clone());
     let jobs_address: Address = chain.deployment.jobs.parse().expect("address");
-    let escrow = U256::from(deadline_ms) * 2;
+    // The deployment's fees: 1 per ms for execution plus 1 per ms staking reward.
+    let escrow = deadline_ms * 2;
     send(
         usdc.method::<_, ()>("mint", (client.address(), escrow))
             .expect("mint"),
@@ -164,12 +176,7 @@ pub async fn create_job(
     let call = jobs
         .method::<_, U256>(
             "createJob",
-            (
-                1u8,
-                code_tx.0,
-                Bytes::from(input.to_vec()),
-                U256::from(deadline_ms),
-            ),
+            (1u8, code_tx.0, Bytes::from(input.to_vec()), deadline_ms),
         )
         .expect("createJob in ABI");
     let receipt = send(call).await.expect("createJob mined");
