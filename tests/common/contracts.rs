@@ -95,6 +95,14 @@ pub async fn register_executor(
 pub async fn send<D: ethers::abi::Detokenize>(
     call: ethers::contract::ContractCall<Client, D>,
 ) -> Result<TransactionReceipt, String> {
+    // The estimate is exact for the block anvil assumed; the block the call lands in may differ
+    // (a second later: `registerExecutor`'s age checks take another branch; another executor
+    // picked by `createJob`), and an exact limit then runs out of gas. Leave headroom.
+    let estimate = call
+        .estimate_gas()
+        .await
+        .map_err(|error| format!("{error:?}"))?;
+    let call = call.gas(estimate * 3 / 2);
     let pending = call.send().await.map_err(|error| format!("{error:?}"))?;
     let receipt = pending
         .await
