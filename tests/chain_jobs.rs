@@ -30,8 +30,16 @@ async fn a_selected_node_runs_the_job_and_its_output_is_accepted_on_chain() {
     assert_eq!(output.output, b"2,2,2,3,5,5");
     assert_eq!(output.error_code, 0);
     assert_eq!(output.output_count, 1, "first output");
-    let logs = node.logs();
-    assert!(logs.contains("Output submitted on chain."), "{logs}");
+    // The node logs this once its receipt poll sees what we already read from the chain.
+    wait_until(
+        Duration::from_secs(10),
+        "the node to log its submission",
+        || {
+            let logged = node.logs().contains("Output submitted on chain.");
+            async move { logged }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
