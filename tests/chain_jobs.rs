@@ -8,27 +8,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::contracts::{create_job, fund_stake, register_executor, upload_code};
+use common::contracts::{create_job, upload_code};
+use common::jobs::{
+    jobs_logs, outputs_of, registered_node, selected_of, wait_for_outputs, JOB_RESPONDED, SLASHED,
+};
 use common::*;
-use ethers::providers::{Http, Middleware, Provider};
-use ethers::types::{Filter, Log, H256, U256};
+use ethers::types::U256;
 
 const PRIME_FACTORS: &str = "export default { async fetch(request) { const { num } = await request.json(); let n = num; const f = []; for (let d = 2; d * d <= n; d++) { while (n % d === 0) { f.push(d); n /= d; } } if (n > 1) f.push(n); return new Response(f.join(',')); } };";
-
-const JOB_RESPONDED: &str = "0x44e2fe4ddd3ee1cc7d02ec47111be654474a6fc73411e678e3152b806bfc0233";
-
-async fn registered_node(chain: &TestChain, gas_key: &str) -> TestNode {
-    let node = TestNode::start(chain, NodeOptions::default()).await;
-    node.configure_with(gas_key).await;
-    let details = node.get_json("/executor-details").await;
-    let message = node.get_json("/signed-registration-message").await;
-    fund_stake(chain, OWNER_KEY, U256::exp10(18)).await;
-    let public_key = details["enclave_public_key"].as_str().unwrap();
-    register_executor(chain, OWNER_KEY, public_key, &message, U256::exp10(18))
-        .await
-        .unwrap();
-    node
-}
 
 #[tokio::test]
 async fn a_selected_node_runs_the_job_and_its_output_is_accepted_on_chain() {
@@ -37,90 +24,22 @@ async fn a_selected_node_runs_the_job_and_its_output_is_accepted_on_chain() {
     let code_tx = upload_code(&chain, STRANGER_KEY, PRIME_FACTORS.as_bytes()).await;
     let job_id = create_job(&chain, STRANGER_KEY, &code_tx, br#"{"num":600}"#, 5000).await;
 
-    let provider = Provider::<Http>::try_from(chain.anvil.http_url()).unwrap();
-    let filter = Filter::new()
-        .address(
-            chain
-                .deployment
-                .jobs
-                .parse::<ethers::types::Address>()
-                .unwrap(),
-        )
-        .topic0(JOB_RESPONDED.parse::<H256>().unwrap())
-        .from_block(0);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let responded = loop {
-        let logs = provider.get_logs(&filter).await.unwrap_or_default();
-        if !logs.is_empty() {
-            break logs;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no JobResponded: {}",
-            node.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let log = &responded[0];
-    assert_eq!(U256::from_big_endian(log.topics[1].as_bytes()), job_id);
-    let executor = format!("0x{}", hex::encode(&log.topics[2].as_bytes()[12..]));
-    assert_eq!(executor, node.enclave_address());
-    let kinds = [
-        ethers::abi::ParamType::Bytes,
-        ethers::abi::ParamType::Uint(256),
-        ethers::abi::ParamType::Uint(8),
-        ethers::abi::ParamType::Uint(8),
-    ];
-    let data = ethers::abi::decode(&kinds, &log.data).unwrap();
-    assert_eq!(data[0], ethers::abi::Token::Bytes(b"2,2,2,3,5,5".to_vec()));
-    assert_eq!(data[2], ethers::abi::Token::Uint(0.into()), "error code 0");
-    assert_eq!(data[3], ethers::abi::Token::Uint(1.into()), "first output");
-    // The node learns of the inclusion on its next check of pending transactions.
-    wait_until(Duration::from_secs(10), "inclusion noticed", || async {
-        node.logs().contains("Output submitted on chain.")
-    })
+    let all = wait_for_outputs(&chain, &[job_id], 1, &[&node]).await;
+    let output = outputs_of(&all, job_id)[0];
+    assert_eq!(output.executor, node.enclave_address());
+    assert_eq!(output.output, b"2,2,2,3,5,5");
+    assert_eq!(output.error_code, 0);
+    assert_eq!(output.output_count, 1, "first output");
+    // The node logs this once its receipt poll sees what we already read from the chain.
+    wait_until(
+        Duration::from_secs(10),
+        "the node to log its submission",
+        || {
+            let logged = node.logs().contains("Output submitted on chain.");
+            async move { logged }
+        },
+    )
     .await;
-}
-
-const SLASHED: &str = "0x5b7be43a9005feced634aa3c4ee6edf6d75149d297a3349f0e066743f4e440e7";
-
-async fn jobs_logs(chain: &TestChain, topic: &str) -> Vec<Log> {
-    let provider = Provider::<Http>::try_from(chain.anvil.http_url()).unwrap();
-    let filter = Filter::new()
-        .address(
-            chain
-                .deployment
-                .jobs
-                .parse::<ethers::types::Address>()
-                .unwrap(),
-        )
-        .topic0(topic.parse::<H256>().unwrap())
-        .from_block(0);
-    provider.get_logs(&filter).await.unwrap()
-}
-
-/// The executors a job selected, read from its `JobCreated` log.
-async fn selected_of(chain: &TestChain, job_id: U256) -> Vec<String> {
-    let created = "0x52a40f74e443e82ca6251ea4549e7a2c0f2f9e872d9405226603ad5613aa1319";
-    let log = jobs_logs(chain, created)
-        .await
-        .into_iter()
-        .find(|log| U256::from_big_endian(log.topics[1].as_bytes()) == job_id)
-        .unwrap();
-    let kinds = [
-        ethers::abi::ParamType::FixedBytes(32),
-        ethers::abi::ParamType::Bytes,
-        ethers::abi::ParamType::Uint(256),
-        ethers::abi::ParamType::Array(Box::new(ethers::abi::ParamType::Address)),
-    ];
-    let tokens = ethers::abi::decode(&kinds, &log.data).unwrap();
-    tokens[3]
-        .clone()
-        .into_array()
-        .unwrap()
-        .into_iter()
-        .map(|token| format!("{:?}", token.into_address().unwrap()))
-        .collect()
 }
 
 #[tokio::test]

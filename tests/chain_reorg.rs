@@ -8,15 +8,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::anvil_ops::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
 use common::contracts::{create_job, upload_code};
+use common::jobs::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
 use common::*;
-use ethers::types::U256;
 
 #[tokio::test]
 async fn a_rolled_back_job_is_not_answered_and_its_reinclusion_is_answered_once() {
     let chain = TestChain::start().await;
-    let node = registered_node(&chain).await;
+    let node = registered_node(&chain, GAS_KEY).await;
     let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
 
     let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"first", 10_000).await;
@@ -40,7 +39,7 @@ async fn a_rolled_back_job_is_not_answered_and_its_reinclusion_is_answered_once(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(responded_count(&chain, job_id).await, 0);
-    assert_eq!(gas_nonce(&chain).await, U256::zero(), "nothing was sent");
+    assert_eq!(gas_nonce(&chain, GAS_KEY).await, 0, "nothing was sent");
 
     // The same job (same id: the contract counts from its state) in a new block.
     let again = create_job(&chain, STRANGER_KEY, &code_tx, b"second", 10_000).await;
@@ -54,7 +53,7 @@ async fn a_rolled_back_job_is_not_answered_and_its_reinclusion_is_answered_once(
     // Give a duplicate every chance to appear before counting.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(responded_count(&chain, job_id).await, 1, "{}", node.logs());
-    assert_eq!(gas_nonce(&chain).await, U256::one(), "one submission");
+    assert_eq!(gas_nonce(&chain, GAS_KEY).await, 1, "one submission");
     let logs = node.logs();
     assert!(
         logs.contains("Blocks from the fork on were replaced"),

@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::anvil_ops::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
 use common::contracts::{client, create_job, upload_code};
+use common::jobs::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
 use common::*;
 use ethers::providers::Middleware;
 use ethers::types::{TransactionRequest, U256};
@@ -35,7 +35,7 @@ async fn wait_answered_once(chain: &TestChain, node: &TestNode, job_id: U256) {
 #[tokio::test]
 async fn a_base_fee_spike_is_outbid() {
     let chain = TestChain::start().await;
-    let node = registered_node(&chain).await;
+    let node = registered_node(&chain, GAS_KEY).await;
     let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
     let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"spike", 10_000).await;
     wait_until(Duration::from_secs(20), "job started", || async {
@@ -78,7 +78,7 @@ async fn a_base_fee_spike_is_outbid() {
 #[tokio::test]
 async fn a_dropped_submission_is_sent_again() {
     let chain = TestChain::start().await;
-    let node = registered_node(&chain).await;
+    let node = registered_node(&chain, GAS_KEY).await;
     let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
     let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"drop", 10_000).await;
     wait_until(Duration::from_secs(20), "job started", || async {
@@ -123,13 +123,13 @@ async fn a_dropped_submission_is_sent_again() {
     rpc(&chain, "evm_mine", serde_json::json!([])).await;
     rpc(&chain, "evm_setAutomine", serde_json::json!([true])).await;
     wait_answered_once(&chain, &node, job_id).await;
-    assert_eq!(gas_nonce(&chain).await, U256::one(), "one submission");
+    assert_eq!(gas_nonce(&chain, GAS_KEY).await, 1, "one submission");
 }
 
 #[tokio::test]
 async fn a_nonce_used_by_another_sender_is_skipped() {
     let chain = TestChain::start().await;
-    let node = registered_node(&chain).await;
+    let node = registered_node(&chain, GAS_KEY).await;
     // The operator (or anyone holding the gas key) spends from the gas account behind the
     // node's back: the node's next nonce is now taken.
     let gas_client = client(&chain, GAS_KEY);
@@ -148,8 +148,8 @@ async fn a_nonce_used_by_another_sender_is_skipped() {
     let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"nonce", 10_000).await;
     wait_answered_once(&chain, &node, job_id).await;
     assert_eq!(
-        gas_nonce(&chain).await,
-        U256::from(2),
+        gas_nonce(&chain, GAS_KEY).await,
+        2,
         "the foreign transfer and one submission"
     );
 }
@@ -157,7 +157,7 @@ async fn a_nonce_used_by_another_sender_is_skipped() {
 #[tokio::test]
 async fn the_gas_key_rotates_while_a_submission_is_pending() {
     let chain = TestChain::start().await;
-    let node = registered_node(&chain).await;
+    let node = registered_node(&chain, GAS_KEY).await;
     let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
     let first = create_job(&chain, STRANGER_KEY, &code_tx, b"old key", 10_000).await;
     wait_until(Duration::from_secs(20), "job started", || async {
@@ -201,7 +201,7 @@ async fn the_gas_key_rotates_while_a_submission_is_pending() {
 #[tokio::test]
 async fn a_submission_pending_too_long_is_replaced_with_higher_fees() {
     let chain = TestChain::start().await;
-    let node = registered_node(&chain).await;
+    let node = registered_node(&chain, GAS_KEY).await;
     let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
     let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"bump", 30_000).await;
     wait_until(Duration::from_secs(20), "job started", || async {
@@ -242,5 +242,5 @@ async fn a_submission_pending_too_long_is_replaced_with_higher_fees() {
     rpc(&chain, "evm_mine", serde_json::json!([])).await;
     rpc(&chain, "evm_setAutomine", serde_json::json!([true])).await;
     wait_answered_once(&chain, &node, job_id).await;
-    assert_eq!(gas_nonce(&chain).await, U256::one(), "one submission");
+    assert_eq!(gas_nonce(&chain, GAS_KEY).await, 1, "one submission");
 }

@@ -95,6 +95,14 @@ pub async fn register_executor(
 pub async fn send<D: ethers::abi::Detokenize>(
     call: ethers::contract::ContractCall<Client, D>,
 ) -> Result<TransactionReceipt, String> {
+    // The estimate is exact for the block anvil assumed; the block the call lands in may differ
+    // (a second later: `registerExecutor`'s age checks take another branch; another executor
+    // picked by `createJob`), and an exact limit then runs out of gas. Leave headroom.
+    let estimate = call
+        .estimate_gas()
+        .await
+        .map_err(|error| format!("{error:?}"))?;
+    let call = call.gas(estimate * 3 / 2);
     let pending = call.send().await.map_err(|error| format!("{error:?}"))?;
     let receipt = pending
         .await
@@ -143,10 +151,22 @@ pub async fn create_job(
     input: &[u8],
     deadline_ms: u64,
 ) -> U256 {
+    create_job_with_deadline(chain, key_hex, code_tx, input, U256::from(deadline_ms)).await
+}
+
+/// As [`create_job`], with any `uint256` deadline (the contract accepts far more than `u64`).
+pub async fn create_job_with_deadline(
+    chain: &TestChain,
+    key_hex: &str,
+    code_tx: &str,
+    input: &[u8],
+    deadline_ms: U256,
+) -> U256 {
     let client = client(chain, key_hex);
     let usdc = contract("TestToken", &chain.deployment.usdc, client.clone());
     let jobs_address: Address = chain.deployment.jobs.parse().expect("address");
-    let escrow = U256::from(deadline_ms) * 2;
+    // The deployment's fees: 1 per ms for execution plus 1 per ms staking reward.
+    let escrow = deadline_ms * 2;
     send(
         usdc.method::<_, ()>("mint", (client.address(), escrow))
             .expect("mint"),
@@ -164,12 +184,7 @@ pub async fn create_job(
     let call = jobs
         .method::<_, U256>(
             "createJob",
-            (
-                1u8,
-                code_tx.0,
-                Bytes::from(input.to_vec()),
-                U256::from(deadline_ms),
-            ),
+            (1u8, code_tx.0, Bytes::from(input.to_vec()), deadline_ms),
         )
         .expect("createJob in ABI");
     let receipt = send(call).await.expect("createJob mined");

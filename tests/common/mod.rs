@@ -4,8 +4,9 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-pub mod anvil_ops;
 pub mod contracts;
+pub mod jobs;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,8 @@ pub const GAS_KEY: &str = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a
 pub const STRANGER_KEY: &str = "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
 /// A second gas key, for a second node on the same chain.
 pub const SECOND_GAS_KEY: &str = "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
+/// A third gas key, for a third node (anvil's account 5).
+pub const THIRD_GAS_KEY: &str = "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
 pub const CHAIN_ID: u64 = 31337;
 
 pub fn repo() -> PathBuf {
@@ -48,19 +51,32 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    assert!(
+        poll_until(timeout, condition).await,
+        "timed out waiting for {what}"
+    );
+}
+
+/// As [`wait_until`], but returns whether `condition` held, so that the caller can fail with
+/// its own message (e.g. the node's log).
+pub async fn poll_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
     while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    true
 }
 
 /// Kills and reaps a child process; used by every drop.
@@ -258,7 +274,18 @@ impl TestNode {
     /// same port with the same config, key, state directory and cgroup parent; its log continues
     /// in the same file. The owner and gas key must be configured again, as after any restart.
     pub async fn crash_and_restart(&mut self) {
+        self.crash();
+        self.start_again().await;
+    }
+
+    /// Kills the node with SIGKILL and reaps it; [`TestNode::start_again`] brings it back, so a
+    /// test can act on the chain while the node is down.
+    pub fn crash(&mut self) {
         stop(&mut self.child);
+    }
+
+    /// Starts a crashed node again, as [`TestNode::crash_and_restart`] does.
+    pub async fn start_again(&mut self) {
         let config_path = self.dir.path().join("config.json");
         self.child = spawn_node(self.port, &config_path, &self.log_path);
         self.wait_ready().await;
