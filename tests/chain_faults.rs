@@ -18,6 +18,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::contracts::{create_job, create_job_with_deadline, upload_code};
 use common::jobs::{
     gas_nonce, outputs_of, registered_node, registered_node_with, runs_of, selected_of,
@@ -279,6 +281,18 @@ async fn a_node_crashed_and_restarted_answers_every_job_once() {
     node.crash();
     push_job(&chain, &code_tx, &mut jobs, "while the node is down").await;
     node.start_again().await;
+    // The job created while it was down is read back at once, but the owner takes a moment to
+    // set the gas key again: the output must wait for it, not be dropped.
+    wait_until(
+        Duration::from_secs(20),
+        "the output to wait for a gas key",
+        || {
+            let waiting = node.logs().contains("No gas key yet; the output waits");
+            async move { waiting }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     node.configure().await;
     push_job(&chain, &code_tx, &mut jobs, "after the second restart").await;
 

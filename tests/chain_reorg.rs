@@ -29,7 +29,7 @@ async fn a_rolled_back_job_is_not_answered_and_its_reinclusion_is_answered_once(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !node
         .logs()
-        .contains("Job orphaned by a reorg while it ran; output not submitted.")
+        .contains("Job's block was replaced (reorg) or its window closed; output not submitted.")
     {
         assert!(
             tokio::time::Instant::now() < deadline,

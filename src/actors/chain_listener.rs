@@ -226,6 +226,7 @@ impl ChainListener {
             Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated { job, block }),
             Ok(JobsLog::Responded(responded)) => self.sink.responded.do_send(ChainJobResponded {
                 job_id: responded.job_id,
+                executor: responded.executor,
                 output_count: responded.output_count,
             }),
             Err(error) => {

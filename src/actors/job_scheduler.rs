@@ -15,6 +15,7 @@
 mod chain_job;
 mod tracked;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
 use crate::workerd::warm::WarmJob;
 pub use chain_job::ChainLinks;
-use tracked::{chain_timing, Delivery, TrackedJob, TrackedJobs};
+use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -114,6 +115,7 @@ impl JobScheduler {
             input,
             accepted: Instant::now(),
             deadline,
+            cancel: None,
         })
     }
 }
@@ -142,20 +144,19 @@ impl Handler<ChainJobCreated> for JobScheduler {
         let JobDeadline::Millis(deadline_ms) = job.deadline else {
             return warn!(%job_id, "Deadline beyond 2^64 ms; job not run or watched.");
         };
-        let record = TrackedJob {
-            block_number: block.number,
-            block_hash: block.hash,
-            selected: job.selected.len(),
-            watch: None,
-        };
+        let record = TrackedJob::new(block.number, block.hash, job.selected.len());
+        let cancel = Arc::clone(&record.cancel);
         match self.chain_jobs.deliver(job_id, record) {
             (Delivery::Duplicate, _) => return,
             (Delivery::Full, _) => {
                 return warn!(%job_id, "Too many chain jobs tracked; job not run or watched.")
             }
             (Delivery::New, replaced) => {
-                if let Some(watch) = replaced.and_then(|old| old.watch) {
-                    ctx.cancel_future(watch);
+                if let Some(old) = replaced {
+                    old.cancel();
+                    if let Some(watch) = old.watch {
+                        ctx.cancel_future(watch);
+                    }
                 }
             }
         }
@@ -179,17 +180,25 @@ impl Handler<ChainJobCreated> for JobScheduler {
             return warn!(%job_id, block = block.number, "Selected, but the answer window has closed; job not run.");
         }
         let deadline = Duration::from_millis(deadline_ms);
-        let Some(admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
+        let Some(mut admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
             return warn!(%job_id, "Node full; chain job not run.");
         };
+        admitted.cancel = Some(cancel);
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
             act.admitted -= 1;
-            if !act.chain_jobs.is_current(&job_id, &block.hash) {
-                return warn!(%job_id, block = block.number, "Job orphaned by a reorg while it ran; output not submitted.");
+            match act.chain_jobs.verdict(&job_id, &block.hash) {
+                RunVerdict::Submit => {}
+                RunVerdict::AlreadyAnswered => {
+                    return info!(%job_id, "Our output is already on chain; nothing to submit.")
+                }
+                RunVerdict::Orphaned => {
+                    return warn!(%job_id, block = block.number, "Job's block was replaced (reorg) or its window closed; output not submitted.")
+                }
             }
             match result {
+                Err(ScheduleError::Cancelled) => {}
                 Ok(execution) => {
                     ctx.spawn(
                         chain_job::report_output(links, job_id, execution, answer_by)
@@ -205,18 +214,12 @@ impl Handler<ChainJobCreated> for JobScheduler {
 impl Handler<ChainJobResponded> for JobScheduler {
     type Result = ();
 
-    fn handle(&mut self, msg: ChainJobResponded, ctx: &mut Context<Self>) {
-        let complete = self
-            .chain_jobs
-            .selected(&msg.job_id)
-            .is_some_and(|selected| usize::from(msg.output_count) >= selected);
-        if let Some(watch) = complete
-            .then(|| self.chain_jobs.remove(&msg.job_id))
-            .flatten()
-            .and_then(|job| job.watch)
-        {
-            ctx.cancel_future(watch);
-        }
+    fn handle(&mut self, msg: ChainJobResponded, _: &mut Context<Self>) {
+        // The job stays in the book until its window closes, so a re-delivered `JobCreated`
+        // (after a reconnect or a restart) is still recognised; the watch then reports nothing.
+        let by_us = msg.executor == self.links.chain.enclave;
+        self.chain_jobs
+            .responded(&msg.job_id, by_us, msg.output_count);
     }
 }
 
@@ -226,6 +229,7 @@ impl Handler<ChainReorged> for JobScheduler {
     fn handle(&mut self, msg: ChainReorged, ctx: &mut Context<Self>) {
         for (job_id, job) in self.chain_jobs.orphan_from(msg.fork) {
             warn!(%job_id, block = job.block_number, "Job's block was replaced; forgotten until re-delivered.");
+            job.cancel();
             if let Some(watch) = job.watch {
                 ctx.cancel_future(watch);
             }
@@ -259,8 +263,11 @@ impl JobScheduler {
             return;
         }
         let handle = ctx.run_later(due, move |act, ctx| {
+            let complete = act.chain_jobs.is_complete(&job_id);
             act.chain_jobs.remove(&job_id);
-            ctx.spawn(chain_job::report_timeout(links, job_id).into_actor(act));
+            if !complete {
+                ctx.spawn(chain_job::report_timeout(links, job_id).into_actor(act));
+            }
         });
         self.chain_jobs.set_watch(job_id, handle);
     }
@@ -274,9 +281,17 @@ struct Job {
     input: Vec<u8>,
     accepted: Instant,
     deadline: Duration,
+    /// Chain jobs: set when running is no longer needed (checked before workerd starts).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Job {
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
+    }
+
     fn deadline_at(&self) -> Instant {
         self.accepted + self.deadline
     }
@@ -336,6 +351,9 @@ async fn run_pipeline(
             "no execution slot before the deadline".into(),
         ));
     };
+    if job.cancelled() {
+        return Err(ScheduleError::Cancelled);
+    }
     loop {
         match attempt(&links, &job, &code, deadline).await {
             Ok(Classified::Outcome(outcome, output)) => return Ok(job.finish(outcome, output)),

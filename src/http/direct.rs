@@ -64,6 +64,10 @@ pub(super) async fn direct_run(
         Ok(execution) => execution,
         Err(ScheduleError::Busy) => return Ok(busy()),
         Err(ScheduleError::Infrastructure(reason)) => return Err(ApiError::Infrastructure(reason)),
+        // Direct runs have no cancel flag; treated as an infrastructure answer all the same.
+        Err(ScheduleError::Cancelled) => {
+            return Err(ApiError::Infrastructure("job cancelled".into()))
+        }
     };
     let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
     let error_code = execution.outcome.error_code();

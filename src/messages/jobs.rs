@@ -56,6 +56,10 @@ pub struct Execution {
 /// Why a job has no outcome. Never signed; the caller retries later or reports loudly.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
+    /// A chain job no longer needs running: answered on chain already (seen again after a
+    /// restart) or orphaned by a reorg.
+    #[error("no longer needed")]
+    Cancelled,
     /// All slots and the bounded queue are full.
     #[error("all execution slots and the queue are busy")]
     Busy,
@@ -112,6 +116,8 @@ pub struct ServingChanged {
 pub struct ChainJobResponded {
     /// The job.
     pub job_id: crate::chain::jobs_events::JobId,
+    /// Who answered (the enclave address the contract recovered).
+    pub executor: crate::domain::Address,
     /// Outputs accepted so far.
     pub output_count: u8,
 }

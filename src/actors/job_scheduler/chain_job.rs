@@ -22,6 +22,8 @@ use crate::messages::tx::{ReportTimeout, SubmitOutput, TxError};
 /// Attempts to get one output included: a new signature each time (the contract refuses
 /// signatures older than `SIGN_MAX_AGE`), and again if another sender took our nonce.
 const SUBMIT_ATTEMPTS: u32 = 3;
+/// How often an output waiting for a gas key asks again.
+const GAS_KEY_POLL: Duration = Duration::from_millis(500);
 
 /// Where chain jobs report to.
 #[derive(Debug, Clone)]
@@ -50,7 +52,8 @@ pub(super) async fn report_output(
 ) {
     let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
     let error_code = execution.outcome.error_code();
-    for attempt in 1..=SUBMIT_ATTEMPTS {
+    let mut waiting_for_key = false;
+    'attempts: for attempt in 1..=SUBMIT_ATTEMPTS {
         let sign_timestamp = now_unix();
         let sign = SignOutput {
             job_id: job_id.0,
@@ -71,10 +74,29 @@ pub(super) async fn report_output(
             error_code,
             sign_timestamp,
         };
-        let submitted = match links.submit.send(SubmitOutput { call }).await {
-            Ok(Ok(submitted)) => submitted,
-            Ok(Err(error)) => return error!(%job_id, %error, "submitOutput not sent."),
-            Err(_) => return error!(%job_id, "Transaction sender stopped; submitOutput not sent."),
+        let submitted = loop {
+            match links.submit.send(SubmitOutput { call: call.clone() }).await {
+                Ok(Ok(submitted)) => break submitted,
+                // After a restart the owner sets the gas key again: wait for it, within the
+                // window, rather than lose the output.
+                Ok(Err(TxError::NoGasKey)) if Instant::now() + GAS_KEY_POLL < answer_by => {
+                    if !std::mem::replace(&mut waiting_for_key, true) {
+                        warn!(%job_id, "No gas key yet; the output waits for /mutable-config.");
+                    }
+                    tokio::time::sleep(GAS_KEY_POLL).await;
+                }
+                // Refused by the simulation because the signature aged (a long wait): sign again.
+                Ok(Err(TxError::Submit(SubmitError::Reverted(data))))
+                    if is_signature_too_old(data.as_deref()) =>
+                {
+                    warn!(%job_id, attempt, "Output signature too old before sending; signing again.");
+                    continue 'attempts;
+                }
+                Ok(Err(error)) => return error!(%job_id, %error, "submitOutput not sent."),
+                Err(_) => {
+                    return error!(%job_id, "Transaction sender stopped; submitOutput not sent.")
+                }
+            }
         };
         // Past the signature's age the contract would refuse it: sign again instead of waiting.
         let wait_until = answer_by.min(Instant::now() + links.sign_max_age);

@@ -3,6 +3,8 @@
 //! can last be answered or reported. Pure bookkeeping, unit-tested; the actor owns one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::SpawnHandle;
@@ -54,8 +56,46 @@ pub(super) struct TrackedJob {
     pub(super) block_hash: [u8; 32],
     /// Outputs that end the job.
     pub(super) selected: usize,
-    /// The timeout report scheduled for it.
+    /// The timeout report scheduled for it (or the end of its bookkeeping once complete).
     pub(super) watch: Option<SpawnHandle>,
+    /// Set when running it is pointless: answered by us already, or orphaned. The pipeline
+    /// checks it before it starts workerd.
+    pub(super) cancel: Arc<AtomicBool>,
+    /// Our output for it is on chain.
+    pub(super) answered_by_us: bool,
+    /// Every selected executor answered: no timeout report.
+    pub(super) complete: bool,
+}
+
+impl TrackedJob {
+    /// A job just seen in `JobCreated`.
+    pub(super) fn new(block_number: u64, block_hash: [u8; 32], selected: usize) -> Self {
+        Self {
+            block_number,
+            block_hash,
+            selected,
+            watch: None,
+            cancel: Arc::new(AtomicBool::new(false)),
+            answered_by_us: false,
+            complete: false,
+        }
+    }
+
+    /// Stops a pipeline that has not started workerd yet.
+    pub(super) fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The state of a job when its run ends.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum RunVerdict {
+    /// Still ours to answer: submit.
+    Submit,
+    /// Our output is already on chain (the job was seen again after a restart).
+    AlreadyAnswered,
+    /// Its block was replaced, or the book forgot it (window closed).
+    Orphaned,
 }
 
 /// What to do with a `JobCreated` delivery.
@@ -98,16 +138,33 @@ impl TrackedJobs {
         }
     }
 
-    /// Whether the job from `block_hash` is still current (not orphaned or replaced).
-    pub(super) fn is_current(&self, job_id: &JobId, block_hash: &[u8; 32]) -> bool {
-        self.jobs
-            .get(job_id)
-            .is_some_and(|job| &job.block_hash == block_hash)
+    /// What to do with the output of a run of `job_id` from `block_hash`.
+    pub(super) fn verdict(&self, job_id: &JobId, block_hash: &[u8; 32]) -> RunVerdict {
+        match self.jobs.get(job_id) {
+            Some(job) if &job.block_hash != block_hash => RunVerdict::Orphaned,
+            Some(job) if job.answered_by_us => RunVerdict::AlreadyAnswered,
+            Some(_) => RunVerdict::Submit,
+            None => RunVerdict::Orphaned,
+        }
     }
 
-    /// Selected executors of a job, if known.
-    pub(super) fn selected(&self, job_id: &JobId) -> Option<usize> {
-        self.jobs.get(job_id).map(|job| job.selected)
+    /// Records a `JobResponded`: ours cancels a pending run; a full set ends the timeout
+    /// watch's purpose. Returns whether the job is now complete.
+    pub(super) fn responded(&mut self, job_id: &JobId, by_us: bool, output_count: u8) -> bool {
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return false;
+        };
+        if by_us {
+            job.answered_by_us = true;
+            job.cancel();
+        }
+        job.complete |= usize::from(output_count) >= job.selected;
+        job.complete
+    }
+
+    /// Whether every selected executor answered.
+    pub(super) fn is_complete(&self, job_id: &JobId) -> bool {
+        self.jobs.get(job_id).is_some_and(|job| job.complete)
     }
 
     /// Forgets a job (answered by everyone, reported, or expired).
@@ -135,12 +192,7 @@ mod tests {
     use super::*;
 
     fn tracked(block_number: u64, hash: u8) -> TrackedJob {
-        TrackedJob {
-            block_number,
-            block_hash: [hash; 32],
-            selected: 1,
-            watch: None,
-        }
+        TrackedJob::new(block_number, [hash; 32], 1)
     }
 
     #[test]
@@ -172,8 +224,24 @@ mod tests {
         let (delivery, replaced) = book.deliver(id, tracked(6, 2));
         assert_eq!(delivery, Delivery::New);
         assert_eq!(replaced.map(|job| job.block_number), Some(5));
-        assert!(book.is_current(&id, &[2; 32]));
-        assert!(!book.is_current(&id, &[1; 32]));
+        assert_eq!(book.verdict(&id, &[2; 32]), RunVerdict::Submit);
+        assert_eq!(book.verdict(&id, &[1; 32]), RunVerdict::Orphaned);
+    }
+
+    #[test]
+    fn our_own_output_cancels_a_pending_run_and_a_full_set_completes_the_job() {
+        let mut book = TrackedJobs::default();
+        let id = JobId([1; 32]);
+        let mut job = tracked(5, 1);
+        job.selected = 2;
+        let cancel = Arc::clone(&job.cancel);
+        book.deliver(id, job);
+        assert!(!book.responded(&id, false, 1), "one of two outputs");
+        assert!(!cancel.load(Ordering::Relaxed));
+        assert!(book.responded(&id, true, 2));
+        assert!(cancel.load(Ordering::Relaxed));
+        assert!(book.is_complete(&id));
+        assert_eq!(book.verdict(&id, &[1; 32]), RunVerdict::AlreadyAnswered);
     }
 
     #[test]
@@ -189,7 +257,10 @@ mod tests {
             .collect();
         orphaned.sort_unstable();
         assert_eq!(orphaned, [5, 6]);
-        assert!(book.is_current(&JobId([1; 32]), &[1; 32]));
-        assert!(!book.is_current(&JobId([2; 32]), &[2; 32]));
+        assert_eq!(book.verdict(&JobId([1; 32]), &[1; 32]), RunVerdict::Submit);
+        assert_eq!(
+            book.verdict(&JobId([2; 32]), &[2; 32]),
+            RunVerdict::Orphaned
+        );
     }
 }
