@@ -8,21 +8,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::contracts::{create_job, upload_code};
-use common::jobs::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
+use common::contracts::create_job;
+use common::jobs::{gas_nonce, registered_node, responded_count, rpc, slow_job_started};
 use common::*;
 
 #[tokio::test]
 async fn a_rolled_back_job_is_not_answered_and_its_reinclusion_is_answered_once() {
     let chain = TestChain::start().await;
     let node = registered_node(&chain, GAS_KEY).await;
-    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
-
-    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"first", 10_000).await;
-    wait_until(Duration::from_secs(20), "job started", || async {
-        node.logs().contains("Selected for a chain job.")
-    })
-    .await;
+    let (code_tx, job_id) = slow_job_started(&chain, &node, b"first", 10_000).await;
     // The job's block disappears and another block takes its number.
     rpc(&chain, "anvil_rollback", serde_json::json!([1])).await;
     rpc(&chain, "evm_mine", serde_json::json!([])).await;

@@ -10,7 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::contracts::{client, create_job, upload_code};
-use common::jobs::{gas_nonce, registered_node, responded_count, rpc, SLOW_ECHO};
+use common::jobs::{
+    gas_nonce, pending_tx_of, registered_node, responded_count, rpc, slow_job_started, SLOW_ECHO,
+};
 use common::*;
 use ethers::providers::Middleware;
 use ethers::types::{TransactionRequest, U256};
@@ -36,12 +38,7 @@ async fn wait_answered_once(chain: &TestChain, node: &TestNode, job_id: U256) {
 async fn a_base_fee_spike_is_outbid() {
     let chain = TestChain::start().await;
     let node = registered_node(&chain, GAS_KEY).await;
-    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
-    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"spike", 10_000).await;
-    wait_until(Duration::from_secs(20), "job started", || async {
-        node.logs().contains("Selected for a chain job.")
-    })
-    .await;
+    let (_, job_id) = slow_job_started(&chain, &node, b"spike", 10_000).await;
     // A hundredfold base fee for the block the submission lands in.
     let spike = U256::from(100 * GWEI);
     rpc(
@@ -79,36 +76,13 @@ async fn a_base_fee_spike_is_outbid() {
 async fn a_dropped_submission_is_sent_again() {
     let chain = TestChain::start().await;
     let node = registered_node(&chain, GAS_KEY).await;
-    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
-    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"drop", 10_000).await;
-    wait_until(Duration::from_secs(20), "job started", || async {
-        node.logs().contains("Selected for a chain job.")
-    })
-    .await;
+    let (_, job_id) = slow_job_started(&chain, &node, b"drop", 10_000).await;
     // Blocks are mined by hand from now on, so the submission stays pending.
     rpc(&chain, "evm_setAutomine", serde_json::json!([false])).await;
-    let gas = address_of_key(GAS_KEY).to_lowercase();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let dropped = loop {
-        let pool = rpc(&chain, "txpool_content", serde_json::json!([])).await;
-        let ours = pool["pending"]
-            .as_object()
-            .and_then(|senders| {
-                senders
-                    .iter()
-                    .find(|(sender, _)| sender.to_lowercase() == gas)
-            })
-            .and_then(|(_, by_nonce)| by_nonce.as_object()?.values().next().cloned());
-        if let Some(hash) = ours.and_then(|tx| tx["hash"].as_str().map(str::to_owned)) {
-            break hash;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no pending submission: {}",
-            node.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let dropped = pending_tx_of(&chain, GAS_KEY).await["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     rpc(
         &chain,
         "anvil_dropTransaction",
@@ -158,12 +132,7 @@ async fn a_nonce_used_by_another_sender_is_skipped() {
 async fn the_gas_key_rotates_while_a_submission_is_pending() {
     let chain = TestChain::start().await;
     let node = registered_node(&chain, GAS_KEY).await;
-    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
-    let first = create_job(&chain, STRANGER_KEY, &code_tx, b"old key", 10_000).await;
-    wait_until(Duration::from_secs(20), "job started", || async {
-        node.logs().contains("Selected for a chain job.")
-    })
-    .await;
+    let (code_tx, first) = slow_job_started(&chain, &node, b"old key", 10_000).await;
     rpc(&chain, "evm_setAutomine", serde_json::json!([false])).await;
     wait_until(Duration::from_secs(20), "submission pending", || async {
         node.logs().contains("Transaction sent.")
@@ -202,39 +171,22 @@ async fn the_gas_key_rotates_while_a_submission_is_pending() {
 async fn a_submission_pending_too_long_is_replaced_with_higher_fees() {
     let chain = TestChain::start().await;
     let node = registered_node(&chain, GAS_KEY).await;
-    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
-    let job_id = create_job(&chain, STRANGER_KEY, &code_tx, b"bump", 30_000).await;
-    wait_until(Duration::from_secs(20), "job started", || async {
-        node.logs().contains("Selected for a chain job.")
-    })
-    .await;
+    let (_, job_id) = slow_job_started(&chain, &node, b"bump", 30_000).await;
     rpc(&chain, "evm_setAutomine", serde_json::json!([false])).await;
-    let pending_max_fee = || async {
-        let pool = rpc(&chain, "txpool_content", serde_json::json!([])).await;
-        let gas = address_of_key(GAS_KEY).to_lowercase();
-        pool["pending"]
-            .as_object()
-            .and_then(|senders| senders.iter().find(|(s, _)| s.to_lowercase() == gas))
-            .and_then(|(_, by_nonce)| by_nonce.as_object()?.values().next().cloned())
-            .and_then(|tx| tx["maxFeePerGas"].as_str().map(str::to_owned))
-            .map(|fee| U256::from_str_radix(fee.trim_start_matches("0x"), 16).unwrap())
+    let max_fee = |tx: serde_json::Value| {
+        let fee = tx["maxFeePerGas"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x")
+            .to_owned();
+        U256::from_str_radix(&fee, 16).unwrap()
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let first_fee = loop {
-        if let Some(fee) = pending_max_fee().await {
-            break fee;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no pending submission"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let first_fee = max_fee(pending_tx_of(&chain, GAS_KEY).await);
     wait_until(Duration::from_secs(30), "fees bumped", || async {
         node.logs().contains("Fees bumped.")
     })
     .await;
-    let bumped = pending_max_fee().await.expect("the replacement is pending");
+    let bumped = max_fee(pending_tx_of(&chain, GAS_KEY).await);
     assert!(
         bumped * 100 >= first_fee * 110,
         "at least +10 %: {first_fee} -> {bumped}"

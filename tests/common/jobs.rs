@@ -7,8 +7,11 @@ use std::time::Duration;
 use ethers::providers::{Http, Middleware, Provider};
 use ethers::types::{Address, Filter, Log, H256, U256};
 
-use super::contracts::{fund_stake, register_executor};
-use super::{address_of_key, poll_until, NodeOptions, TestChain, TestNode, OWNER_KEY};
+use super::contracts::{create_job, fund_stake, register_executor, upload_code};
+use super::{
+    address_of_key, poll_until, wait_until, NodeOptions, TestChain, TestNode, OWNER_KEY,
+    STRANGER_KEY,
+};
 
 pub const JOB_CREATED: &str = "0x52a40f74e443e82ca6251ea4549e7a2c0f2f9e872d9405226603ad5613aa1319";
 pub const JOB_RESPONDED: &str =
@@ -200,4 +203,43 @@ pub async fn rpc(chain: &TestChain, method: &str, params: serde_json::Value) -> 
 /// How many outputs `job_id` has on chain.
 pub async fn responded_count(chain: &TestChain, job_id: U256) -> usize {
     outputs_of(&outputs(chain).await, job_id).len()
+}
+
+/// Uploads [`SLOW_ECHO`], creates a job for it with `input` and waits until `node` started
+/// running it; returns the code transaction and the job id.
+pub async fn slow_job_started(
+    chain: &TestChain,
+    node: &TestNode,
+    input: &[u8],
+    deadline_ms: u64,
+) -> (String, U256) {
+    let code_tx = upload_code(chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let job_id = create_job(chain, STRANGER_KEY, &code_tx, input, deadline_ms).await;
+    wait_until(Duration::from_secs(20), "job started", || async {
+        node.logs().contains(SELECTED_LINE)
+    })
+    .await;
+    (code_tx, job_id)
+}
+
+/// The pending transaction (as anvil's `txpool_content` shows it) of `key_hex`'s account,
+/// waited for up to 20 s.
+pub async fn pending_tx_of(chain: &TestChain, key_hex: &str) -> serde_json::Value {
+    let account = address_of_key(key_hex).to_lowercase();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pool = rpc(chain, "txpool_content", serde_json::json!([])).await;
+        let ours = pool["pending"]
+            .as_object()
+            .and_then(|senders| senders.iter().find(|(s, _)| s.to_lowercase() == account))
+            .and_then(|(_, by_nonce)| by_nonce.as_object()?.values().next().cloned());
+        if let Some(tx) = ours {
+            return tx;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pending transaction from {account}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
