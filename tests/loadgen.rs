@@ -67,7 +67,12 @@ fn assert_clean_run(report: &Value, requests: u64, out: &Path) {
         let plot = out.with_file_name(report["plots"][key].as_str().unwrap());
         let svg = std::fs::read_to_string(&plot).expect("plot written");
         assert!(svg.starts_with("<svg"), "{}", plot.display());
-        assert!(svg.len() > 4000, "{} has {} bytes", plot.display(), svg.len());
+        assert!(
+            svg.len() > 4000,
+            "{} has {} bytes",
+            plot.display(),
+            svg.len()
+        );
         assert!(svg.contains("latency (ms)"), "{}", plot.display());
     }
 }

@@ -4,7 +4,7 @@
 //! are fixed locally so that concurrent sends need no estimation round trips.
 //!
 //! Owns the user's nonce counter; sends createJob transactions; receives answers through the
-//! [`watcher`](crate::watcher).
+//! [`watcher`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

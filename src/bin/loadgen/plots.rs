@@ -164,6 +164,8 @@ fn draw_distribution(path: &Path, title: &str, histogram: &Histogram<u64>) -> Dr
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(12)
+        // The last tick label (e.g. "99.99%") is centred on the right edge.
+        .margin_right(40)
         .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d((1.0..x_max).log_scale(), 0.0..y_max)?;
