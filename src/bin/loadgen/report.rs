@@ -43,6 +43,8 @@ pub(crate) struct RunConfig {
     pub(crate) duration_s: Option<f64>,
     pub(crate) requests: Option<u64>,
     pub(crate) timeout_s: f64,
+    /// CPUs of the machine loadgen ran on (it shares them with the node when run locally).
+    pub(crate) host_cpus: usize,
     /// Chain mode: the deadline each job is created with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) job_deadline_ms: Option<u64>,
@@ -83,6 +85,7 @@ impl RunConfig {
             duration_s: plan.duration.map(|d| d.as_secs_f64()),
             requests: plan.requests,
             timeout_s: plan.timeout.as_secs_f64(),
+            host_cpus: std::thread::available_parallelism().map_or(0, usize::from),
             job_deadline_ms: None,
         }
     }
