@@ -7,7 +7,7 @@
 //! one [`Sample`] per request to the caller's sink. Time is `tokio::time`, so tests pause it.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,8 +117,14 @@ pub(crate) struct Sample {
 }
 
 /// Runs `plan` against `target`, handing every sample to `sink` as it completes; returns when
-/// the last request has ended.
-pub(crate) async fn run<T: Target>(plan: &Plan, target: Arc<T>, mut sink: impl FnMut(Sample)) {
+/// the last request has ended. Once `stop` is set no new request is sent (Ctrl-C ends a run
+/// early and its report is still written).
+pub(crate) async fn run<T: Target>(
+    plan: &Plan,
+    target: Arc<T>,
+    stop: Arc<AtomicBool>,
+    mut sink: impl FnMut(Sample),
+) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let start = Instant::now();
     match plan.kind {
@@ -126,11 +132,11 @@ pub(crate) async fn run<T: Target>(plan: &Plan, target: Arc<T>, mut sink: impl F
             rate,
             max_in_flight,
         } => {
-            let schedule = Schedule::new(plan, start);
+            let schedule = Schedule::new(plan, start, stop);
             tokio::spawn(open_loop(schedule, rate, max_in_flight, target, tx));
         }
         LoopKind::Closed { concurrency } => {
-            let schedule = Arc::new(Schedule::new(plan, start));
+            let schedule = Arc::new(Schedule::new(plan, start, stop));
             for _ in 0..concurrency {
                 let worker = closed_worker(schedule.clone(), target.clone(), tx.clone());
                 tokio::spawn(worker);
@@ -154,10 +160,11 @@ struct Schedule {
     timeout: Duration,
     /// Measured requests issued so far.
     issued: AtomicU64,
+    stop: Arc<AtomicBool>,
 }
 
 impl Schedule {
-    fn new(plan: &Plan, start: Instant) -> Self {
+    fn new(plan: &Plan, start: Instant, stop: Arc<AtomicBool>) -> Self {
         let warmup_end = start + plan.warmup;
         Self {
             start,
@@ -166,12 +173,13 @@ impl Schedule {
             requests: plan.requests,
             timeout: plan.timeout,
             issued: AtomicU64::new(0),
+            stop,
         }
     }
 
     /// Whether a request due at `due` is sent, and if so whether it is warm-up.
     fn admit(&self, due: Instant) -> Option<bool> {
-        if self.end.is_some_and(|end| due >= end) {
+        if self.end.is_some_and(|end| due >= end) || self.stop.load(Ordering::Relaxed) {
             return None;
         }
         if due < self.warmup_end {
@@ -226,6 +234,9 @@ async fn open_loop<T: Target>(
             break;
         };
         tokio::time::sleep_until(due).await;
+        if schedule.stop.load(Ordering::Relaxed) {
+            break;
+        }
         // Waiting here for a free slot delays the send, and the delay is part of the latency.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
@@ -289,7 +300,8 @@ mod tests {
 
     async fn collect(plan: Plan, target: Arc<SlowTarget>) -> Vec<Sample> {
         let mut samples = Vec::new();
-        run(&plan, target, |sample| samples.push(sample)).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        run(&plan, target, stop, |sample| samples.push(sample)).await;
         samples.sort_by_key(|sample| sample.scheduled);
         samples
     }
@@ -355,6 +367,22 @@ mod tests {
         let samples = collect(plan, slow(10)).await;
         let warmup: Vec<bool> = samples.iter().map(|s| s.warmup).collect();
         assert_eq!(warmup, [true, true, false, false, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_run_sends_nothing_new_and_keeps_what_it_measured() {
+        let kind = LoopKind::Open {
+            rate: 10.0,
+            max_in_flight: 64,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut samples = Vec::new();
+        run(&plan(kind, 100), slow(10), stop.clone(), |sample| {
+            samples.push(sample);
+            stop.store(true, Ordering::Relaxed);
+        })
+        .await;
+        assert_eq!(samples.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

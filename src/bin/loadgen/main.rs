@@ -28,11 +28,12 @@ mod workloads;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, LoadArgs, Mode};
@@ -103,11 +104,14 @@ async fn measure<T: Target>(
     info!(mode = config.mode, workload = config.workload.name(), loop_kind = ?plan.kind, "Load started.");
     let mut recorder = Recorder::new();
     let mut progress = Progress::new(plan, load.no_progress);
-    load::run(plan, target, |sample| {
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupt = tokio::spawn(stop_on_ctrl_c(stop.clone()));
+    load::run(plan, target, stop, |sample| {
         recorder.record(&sample);
         progress.update(&recorder);
     })
     .await;
+    interrupt.abort();
     progress.finish();
 
     let (over_time, distribution) = plots::paths(&out);
@@ -143,6 +147,14 @@ async fn measure<T: Target>(
         .summary(&mut std::io::stdout().lock())
         .context("writing the summary")?;
     std::io::stdout().flush().context("writing the summary")
+}
+
+/// Ctrl-C stops sending; requests in flight finish and the report is written as usual.
+async fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        warn!("Interrupted: no new requests; waiting for those in flight.");
+        stop.store(true, Ordering::Relaxed);
+    }
 }
 
 fn file_name(path: &Path) -> String {
