@@ -12,8 +12,8 @@ use clap::ValueEnum;
 pub(crate) enum Workload {
     /// Echo a short string: the executor's own overhead.
     Trivial,
-    /// Trial division of a 12-digit semiprime: ~640,000 loop turns, about 20 ms of user CPU on
-    /// the 2-core CI machine.
+    /// Trial division of a 12-digit semiprime: ~640,000 loop turns (+40 ms p50 over `trivial`
+    /// measured on a busy 2-core box).
     Cpu,
     /// Allocate 32 MiB and touch every page.
     Memory,
