@@ -23,110 +23,41 @@ step "Building the node"
 cargo build --quiet --bin serverless-executor
 NODE_BIN="$ROOT/target/debug/serverless-executor"
 
-DEMO="$ROOT/.demo"
-rm -rf "$DEMO" && mkdir -p "$DEMO"
+WORK="$ROOT/.demo"
+DEMO="$WORK"
+rm -rf "$WORK" && mkdir -p "$WORK"
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib/node.sh
+source scripts/lib/node.sh
+trap stop_pids EXIT
 trap 'exit 130' INT TERM
 
-# cast looks unknown revert selectors up online unless its cache has them: keep it local.
-cast() { HOME="$ROOT/.tools/foundry-home" "$ROOT/.tools/bin/cast" "$@"; }
-
-# anvil's well-known development keys (local chain only): deployer, owner, gas payer.
-DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-OWNER_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
-GAS_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
-OWNER=$(cast wallet address --private-key "$OWNER_KEY" | tr A-F a-f)
-
 step "Starting anvil"
-ANVIL_PORT=$(free_port)
-export ETH_RPC_URL="http://127.0.0.1:$ANVIL_PORT"
-.tools/bin/anvil --host 127.0.0.1 --port "$ANVIL_PORT" >"$DEMO/anvil.log" 2>&1 &
-PIDS+=($!)
-wait_for 20 "anvil" cast chain-id
-echo "anvil on $ETH_RPC_URL (pid ${PIDS[0]})"
+start_anvil
+echo "anvil on $ETH_RPC_URL (pid $ANVIL_PID)"
 
 step "Deploying Executors, Jobs, the code contract and the tokens"
-scripts/deploy-contracts.sh --rpc-url "$ETH_RPC_URL" --private-key "$DEPLOYER_KEY" --out "$DEMO/deploy.json" >/dev/null
+deploy_contracts
 jq . "$DEMO/deploy.json"
-EXECUTORS=$(jq -r .executors "$DEMO/deploy.json")
-POND=$(jq -r .pond "$DEMO/deploy.json")
 
 step "Generating an enclave key and starting the node"
-"$NODE_BIN" keygen --out "$DEMO/enclave.sec"
-NODE_PORT=$(free_port)
-cat >"$DEMO/config.json" <<JSON
-{
-  "workerd_runtime_path": "$ROOT/.tools/bin/",
-  "common_chain_id": $(jq .chain_id "$DEMO/deploy.json"),
-  "http_rpc_url": "$ETH_RPC_URL",
-  "web_socket_url": "ws://127.0.0.1:$ANVIL_PORT",
-  "executors_contract_addr": "$EXECUTORS",
-  "jobs_contract_addr": "$(jq -r .jobs "$DEMO/deploy.json")",
-  "code_contract_addr": "$(jq -r .code_contract "$DEMO/deploy.json")",
-  "enclave_signer_file": "$DEMO/enclave.sec",
-  "execution_buffer_time": 10,
-  "num_selected_executors": 1
-}
-JSON
-"$NODE_BIN" --port "$NODE_PORT" --config-file "$DEMO/config.json" >"$DEMO/node.log" 2>&1 &
-PIDS+=($!)
-NODE="http://127.0.0.1:$NODE_PORT"
-wait_for 30 "the node" curl -sf "$NODE/"
-echo "node on $NODE (pid ${PIDS[1]}), log: $DEMO/node.log"
+start_node "$NODE_BIN"
+echo "node on $NODE (pid $NODE_PID), log: $DEMO/node.log"
 
 step "Owner configures the node"
-curl -sf -X POST "$NODE/immutable-config" -H 'content-type: application/json' \
-    -d "{\"owner_address_hex\": \"$OWNER\"}"
-ENCLAVE=$(curl -sf "$NODE/executor-details" | jq -r .enclave_address)
-# Once the owner is set, /mutable-config must carry the owner's EIP-712 AdminRequest signature.
-BODY="{\"gas_key_hex\": \"$GAS_KEY\"}"
-EXPIRY=$(( $(date +%s) + 120 ))
-TYPED=$(jq -n --arg body_hash "$(cast keccak "$BODY")" --arg enclave "$ENCLAVE" --argjson expiry "$EXPIRY" \
-    --argjson chain "$(jq .chain_id "$DEMO/deploy.json")" '{
-  types: {
-    EIP712Domain: [{name: "name", type: "string"}, {name: "version", type: "string"}, {name: "chainId", type: "uint256"}],
-    AdminRequest: [{name: "route", type: "string"}, {name: "bodyHash", type: "bytes32"}, {name: "enclave", type: "address"},
-                   {name: "nonce", type: "uint64"}, {name: "expiry", type: "uint64"}]
-  },
-  primaryType: "AdminRequest",
-  domain: {name: "serverless-executor.Admin", version: "1", chainId: $chain},
-  message: {route: "/mutable-config", bodyHash: $body_hash, enclave: $enclave, nonce: 1, expiry: $expiry}
-}')
-OWNER_SIG=$(cast wallet sign --private-key "$OWNER_KEY" --data "$TYPED")
-curl -sf -X POST "$NODE/mutable-config" -H 'content-type: application/json' \
-    -H "x-owner-signature: $OWNER_SIG" -H "x-owner-nonce: 1" -H "x-owner-expiry: $EXPIRY" -d "$BODY"
+configure_node
 curl -sf "$NODE/executor-details" | jq .
 
-step "Fetching the signed registration message"
-REGISTRATION=$(curl -sf "$NODE/signed-registration-message")
+step "Fetching the signed registration message and registering on Executors"
+register_node
 echo "$REGISTRATION" | jq .
-PUBKEY=$(curl -sf "$NODE/executor-details" | jq -r .enclave_public_key)
-
-step "Owner registers the node on Executors"
-cast send "$POND" "mint(address,uint256)" "$OWNER" 10ether --private-key "$OWNER_KEY" >/dev/null
-cast send "$POND" "approve(address,uint256)" "$EXECUTORS" 10ether --private-key "$OWNER_KEY" >/dev/null
-TS=$(echo "$REGISTRATION" | jq -r .sign_timestamp)
-cast send "$EXECUTORS" \
-    "registerExecutor(bytes,(bytes,bytes,bytes,bytes,uint256),uint256,uint256,bytes,uint256,uint8)" \
-    0x "($PUBKEY,0x,0x,0x,$(( $(date +%s) * 1000 )))" \
-    "$(echo "$REGISTRATION" | jq -r .job_capacity)" "$TS" "$(echo "$REGISTRATION" | jq -r .signature)" \
-    1ether "$(echo "$REGISTRATION" | jq -r .env)" \
-    --private-key "$OWNER_KEY" --json >"$DEMO/register.json"
 echo "registerExecutor mined in block $(cast to-dec "$(jq -r .blockNumber "$DEMO/register.json")")"
 
 step "The node notices ExecutorRegistered"
-registered() { curl -sf "$NODE/health" | jq -e '.registered == true'; }
-wait_for 30 "the node to see its registration" registered || die "the node did not notice its registration"
+wait_for 30 "the node to see its registration" node_registered || die "the node did not notice its registration"
 grep -m1 "Executor registered on chain." "$DEMO/node.log"
 curl -sf "$NODE/health" | jq .
 step "Uploading the prime-factor example through the code contract"
-CODE_CONTRACT=$(jq -r .code_contract "$DEMO/deploy.json")
 PRIME_FACTORS='export default {
   async fetch(request) {
     const { num } = await request.json();
@@ -150,7 +81,7 @@ echo "output: $OUTPUT   error code: $(header x-executor-error-code)   total time
 [[ "$OUTPUT" == "2,2,2,3,5,5" && "$(header x-executor-error-code)" == "0" ]] || die "unexpected job result"
 RECEIPT=$(jq -n --arg tx "$CODE_TX" --arg ih "$(cast keccak "$INPUT")" --arg oh "$(cast keccak "$OUTPUT")" \
     --argjson t "$(header x-executor-total-time-ms)" --argjson ts "$(header x-executor-sign-timestamp)" \
-    --argjson chain "$(jq .chain_id "$DEMO/deploy.json")" '{
+    --argjson chain "$CHAIN_ID" '{
   types: {
     EIP712Domain: [{name: "name", type: "string"}, {name: "version", type: "string"}, {name: "chainId", type: "uint256"}],
     DirectRunReceipt: [{name: "codeTx", type: "bytes32"}, {name: "inputHash", type: "bytes32"}, {name: "outputHash", type: "bytes32"},
@@ -164,9 +95,6 @@ cast wallet verify --address "$ENCLAVE" --data "$RECEIPT" "$(header x-executor-s
     || die "the receipt does not recover to the enclave"
 
 step "Creating a job on Jobs for the same code with input {\"num\": 10}"
-JOBS=$(jq -r .jobs "$DEMO/deploy.json")
-USDC=$(jq -r .usdc "$DEMO/deploy.json")
-USER_KEY=0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6
 USER=$(cast wallet address --private-key "$USER_KEY")
 cast send "$USDC" "mint(address,uint256)" "$USER" 100000 --private-key "$USER_KEY" >/dev/null
 cast send "$USDC" "approve(address,uint256)" "$JOBS" 100000 --private-key "$USER_KEY" >/dev/null
