@@ -28,6 +28,10 @@ pub struct SandboxArgs {
     /// Move into a fresh, empty network namespace (no interfaces up: no egress at all).
     #[arg(long)]
     pub new_netns: bool,
+    /// The node's pid: if our parent is no longer it once the parent-death signal is armed, the
+    /// node died before (the signal would never come) and we must not start a job.
+    #[arg(long)]
+    pub parent: Option<i32>,
     /// The program to exec, then its arguments.
     #[arg(last = true, required = true)]
     pub program: Vec<OsString>,
@@ -54,6 +58,9 @@ pub enum LaunchError {
         #[source]
         source: nix::Error,
     },
+    /// The node died while we were starting.
+    #[error("the node is gone")]
+    Orphaned,
     /// `exec` returned, so the program could not be started.
     #[error("cannot exec the program")]
     Exec(#[source] std::io::Error),
@@ -76,6 +83,12 @@ fn confine(args: &SandboxArgs) -> Result<(), LaunchError> {
         what: "set the parent-death signal",
         source,
     })?;
+    if args
+        .parent
+        .is_some_and(|parent| nix::unistd::getppid().as_raw() != parent)
+    {
+        return Err(LaunchError::Orphaned);
+    }
     for path in &args.join {
         // "0" means "the writing process": we join before workerd exists.
         std::fs::write(path, "0").map_err(|source| LaunchError::Join {

@@ -87,7 +87,8 @@ export default {{
       globalOutbound: null,
     }}));
     try {{
-      return await worker.getEntrypoint().fetch("http://job/", {{ method: "POST", body: input }});
+      // An ArrayBuffer body: a typed-array view is streamed between isolates, ~6 ms slower.
+      return await worker.getEntrypoint().fetch("http://job/", {{ method: "POST", body: input.buffer }});
     }} catch (error) {{
       return new Response(null, {{ status: 500, headers: {{ "{LOAD_FAILED_HEADER}": PROCESS_MARKER }} }});
     }}

@@ -250,7 +250,10 @@ pub(super) fn spawn(
     flavor: Flavor,
 ) -> Result<Child, RunError> {
     let mut command = Command::new(&settings.launcher);
-    command.arg("sandbox-exec");
+    command
+        .arg("sandbox-exec")
+        .arg("--parent")
+        .arg(std::process::id().to_string());
     for procs in cgroup_procs {
         command.arg("--join").arg(procs);
     }

@@ -472,7 +472,8 @@ impl Drop for TestNode {
 /// `Drop`, hence synchronous waiting.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub fn remove_cgroup_parent(parent: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    // Generous: on a loaded 2-core machine a killed workerd can take seconds to go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     for hierarchy in ["memory", "cpu", "pids", "freezer", "unified", ""] {
         let dir = Path::new("/sys/fs/cgroup").join(hierarchy).join(parent);
         if !dir.is_dir() {
