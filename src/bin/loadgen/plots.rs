@@ -131,12 +131,7 @@ fn draw_over_time(
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart)?;
     root.present()?;
     Ok(())
 }
@@ -179,13 +174,21 @@ fn draw_distribution(path: &Path, title: &str, histogram: &Histogram<u64>) -> Dr
         .draw_series(LineSeries::new(curve, BLUE.stroke_width(2)))?
         .label(format!("{} answered requests", histogram.len()))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    draw_legend(&mut chart)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The series legend, the same on every plot: top left, on a translucent white box.
+fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> DrawResult {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }
 
