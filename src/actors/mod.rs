@@ -4,13 +4,13 @@
 //! | --- | --- | --- | --- |
 //! | [`Signer`](signer::Signer) | enclave key | `SignRegistration` | — |
 //! | [`NodeSetup`](node_setup::NodeSetup) | owner, gas address, admin nonce, registration | admin messages, registration events | `SetGasKey`, `SignRegistration` |
-//! | [`TxSender`](tx_sender::TxSender) | gas key and nonce | `SetGasKey` | JSON-RPC |
-//! | [`ChainListener`](chain_listener::ChainListener) | websocket, checkpoint | its feed | registration events |
+//! | [`TxSender`](tx_sender::TxSender) | gas key, nonce, pending transactions | `SetGasKey`, `SubmitOutput`, `ReportTimeout` | JSON-RPC |
+//! | [`ChainListener`](chain_listener::ChainListener) | websocket, checkpoint, block hashes | its feed | registration events, `ServingChanged`, `ChainJobCreated`, `ChainJobResponded`, `ChainReorged` |
 //! | [`CodeStore`](code_store::CodeStore) | code cache | `FetchCode` | JSON-RPC |
-//! | [`JobScheduler`](job_scheduler::JobScheduler) | slots, queue, deadlines | `ExecuteJob` | `FetchCode`, `ReserveCgroup`, `ReservePort`, `RunJob` |
+//! | [`JobScheduler`](job_scheduler::JobScheduler) | slots, queue, deadlines, book of chain jobs | `ExecuteJob`, chain job messages | `FetchCode`, `ReserveCgroup`, `ReservePort`, `RunJob`, `RunWarm`, `SignOutput`, `SubmitOutput`, `ReportTimeout` |
 //! | [`CgroupPool`](cgroup_pool::CgroupPool) | job cgroups | `ReserveCgroup`, `ReleaseCgroup` | — |
 //! | [`PortPool`](port_pool::PortPool) | bound listeners | `ReservePort` | — |
-//! | [`WorkerdRunner`](workerd_runner::WorkerdRunner) | HTTP client to workerd | `RunJob` | — |
+//! | [`WorkerdRunner`](workerd_runner::WorkerdRunner) | HTTP client to workerd, warm processes | `RunJob`, `RunWarm` | `ReserveCgroup`, `ReservePort` |
 
 pub mod cgroup_pool;
 pub mod chain_listener;
