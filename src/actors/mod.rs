@@ -2,7 +2,7 @@
 //!
 //! | actor | owns | receives | sends |
 //! | --- | --- | --- | --- |
-//! | [`Signer`](signer::Signer) | enclave key | `SignRegistration` | — |
+//! | [`Signer`](signer::Signer) | enclave key | `SignRegistration`, `SignOutput`, `SignReceipt` | — |
 //! | [`NodeSetup`](node_setup::NodeSetup) | owner, gas address, admin nonce, registration | admin messages, registration events | `SetGasKey`, `SignRegistration` |
 //! | [`TxSender`](tx_sender::TxSender) | gas key, nonce, pending transactions | `SetGasKey`, `SubmitOutput`, `ReportTimeout` | JSON-RPC |
 //! | [`ChainListener`](chain_listener::ChainListener) | websocket, checkpoint, block hashes | its feed | registration events, `ServingChanged`, `ChainJobCreated`, `ChainJobResponded`, `ChainReorged` |
