@@ -214,11 +214,18 @@ pub(super) fn after_transport_failure(status: Option<ExitStatus>, control: &str)
 fn write_job_files(dir: &Path, code: &[u8], marker: &str) -> Result<(), RunError> {
     let config = render_config();
     let entry = render_entry_module(marker);
-    let files: [(&str, &[u8]); 3] = [
-        (CONFIG_FILE, config.as_bytes()),
-        (ENTRY_MODULE, entry.as_bytes()),
-        (USER_MODULE, code),
-    ];
+    write_files(
+        dir,
+        &[
+            (CONFIG_FILE, config.as_bytes()),
+            (ENTRY_MODULE, entry.as_bytes()),
+            (USER_MODULE, code),
+        ],
+    )
+}
+
+/// Creates `dir` and writes `files` (name, contents) into it.
+pub(super) fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), RunError> {
     let error = |path: &Path| {
         let path = path.to_owned();
         move |source| RunError::Files { path, source }

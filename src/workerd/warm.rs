@@ -20,8 +20,8 @@ use super::config::{
     LOADER_MODULE,
 };
 use super::run::{
-    after_transport_failure, post, read_all, read_capped, spawn, Evidence, Flavor, Markers,
-    RunError, RunnerSettings, STDERR_KEEP,
+    after_transport_failure, post, read_all, read_capped, spawn, write_files, Evidence, Flavor,
+    Markers, RunError, RunnerSettings, STDERR_KEEP,
 };
 use crate::messages::pool::CgroupLease;
 
@@ -78,15 +78,15 @@ impl WarmProcess {
     ) -> Result<Self, RunError> {
         let dir = settings.job_root.join(&name);
         let process_marker = hex::encode(rand::random::<[u8; 16]>());
-        let files_error = |path: PathBuf| move |source| RunError::Files { path, source };
-        std::fs::create_dir_all(&dir).map_err(files_error(dir.clone()))?;
-        for (file, contents) in [
-            (CONFIG_FILE, render_loader_config()),
-            (LOADER_MODULE, render_loader_module(&process_marker)),
-        ] {
-            let path = dir.join(file);
-            std::fs::write(&path, contents).map_err(files_error(path))?;
-        }
+        let config = render_loader_config();
+        let loader = render_loader_module(&process_marker);
+        write_files(
+            &dir,
+            &[
+                (CONFIG_FILE, config.as_bytes()),
+                (LOADER_MODULE, loader.as_bytes()),
+            ],
+        )?;
         let port = listener
             .local_addr()
             .map_err(|error| RunError::Descriptors(error.to_string()))?
@@ -130,20 +130,40 @@ impl WarmProcess {
     /// times a later one) before a user's job arrives. False if the process did not answer
     /// correctly: it must not be used.
     pub async fn warm_up(&mut self, client: &reqwest::Client, deadline: Instant) -> bool {
-        const WARM_UP_MODULE: &str =
-            "export default { async fetch() { return new Response(\"ready\"); } };";
+        const WARM_UP_MODULE: &[u8] =
+            b"export default { async fetch() { return new Response(\"ready\"); } };";
         let job_marker = hex::encode(rand::random::<[u8; 16]>());
-        let request = client
-            .post(&self.url)
-            .header(CODE_LENGTH_HEADER, WARM_UP_MODULE.len())
-            .header(JOB_MARKER_HEADER, &job_marker)
-            .body(WARM_UP_MODULE);
-        let markers = Markers {
-            exception: &job_marker,
-            load_failed: Some(&self.process_marker),
-        };
+        let request = self.request(client, WARM_UP_MODULE, b"", &job_marker);
+        let markers = self.markers(&job_marker);
         let answer = tokio::time::timeout_at(deadline, post(request, 64, &markers)).await;
         matches!(answer, Ok(Some(Evidence::Responded { status: 200, ref body, exception: false })) if body == b"ready")
+    }
+
+    /// The loader's request: `code` then `input` in one body, the code's length and the job's
+    /// marker in headers.
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        code: &[u8],
+        input: &[u8],
+        job_marker: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut body = Vec::with_capacity(code.len() + input.len());
+        body.extend_from_slice(code);
+        body.extend_from_slice(input);
+        client
+            .post(&self.url)
+            .header(CODE_LENGTH_HEADER, code.len())
+            .header(JOB_MARKER_HEADER, job_marker)
+            .body(body)
+    }
+
+    /// What proves a 500 came from our entry module (`job_marker`) or the loader.
+    fn markers<'a>(&'a self, job_marker: &'a str) -> Markers<'a> {
+        Markers {
+            exception: job_marker,
+            load_failed: Some(&self.process_marker),
+        }
     }
 
     /// Jobs this process has run.
@@ -168,18 +188,8 @@ impl WarmProcess {
         let reused = self.jobs_served > 0;
         self.jobs_served += 1;
         let job_marker = hex::encode(rand::random::<[u8; 16]>());
-        let mut body = Vec::with_capacity(job.code.len() + job.input.len());
-        body.extend_from_slice(&job.code);
-        body.extend_from_slice(&job.input);
-        let request = client
-            .post(&self.url)
-            .header(CODE_LENGTH_HEADER, job.code.len())
-            .header(JOB_MARKER_HEADER, &job_marker)
-            .body(body);
-        let markers = Markers {
-            exception: &job_marker,
-            load_failed: Some(&self.process_marker),
-        };
+        let request = self.request(client, &job.code, &job.input, &job_marker);
+        let markers = self.markers(&job_marker);
         let evidence = tokio::select! {
             evidence = post(request, max_output_bytes, &markers) => evidence,
             () = tokio::time::sleep_until(job.deadline) => Some(Evidence::DeadlineExceeded),
