@@ -200,24 +200,34 @@ impl ChainListener {
                 owner,
                 job_capacity,
                 env,
-            }) => {
-                self.sink.serving.do_send(ServingChanged { serving: true });
-                self.sink.registered.do_send(ExecutorRegistered {
+            }) => self.announce(
+                Some(ExecutorRegistered {
                     owner,
                     job_capacity,
                     env,
                     block_number: Some(position.block_number),
-                });
-            }
-            Ok(ExecutorLog::Deregistered) => {
-                self.sink.serving.do_send(ServingChanged { serving: false });
-                self.sink.deregistered.do_send(ExecutorDeregistered {
-                    block_number: Some(position.block_number),
-                });
-            }
+                }),
+                Some(position.block_number),
+            ),
+            Ok(ExecutorLog::Deregistered) => self.announce(None, Some(position.block_number)),
             Err(error) => {
                 debug!(error = %error, block = position.block_number, "Ignored an undecodable log.")
             }
+        }
+    }
+
+    /// Tells `NodeSetup` and the scheduler whether we are registered (`Some`) or not, as a log
+    /// at `block_number` or the contract's state (`None`) says.
+    fn announce(&self, registration: Option<ExecutorRegistered>, block_number: Option<u64>) {
+        self.sink.serving.do_send(ServingChanged {
+            serving: registration.is_some(),
+        });
+        match registration {
+            Some(registered) => self.sink.registered.do_send(registered),
+            None => self
+                .sink
+                .deregistered
+                .do_send(ExecutorDeregistered { block_number }),
         }
     }
 
@@ -323,21 +333,13 @@ impl StreamHandler<FeedItem> for ChainListener {
                     registered = record.is_some(),
                     "Registration state read."
                 );
-                self.sink.serving.do_send(ServingChanged {
-                    serving: record.is_some(),
+                let registration = record.map(|record| ExecutorRegistered {
+                    owner: record.owner,
+                    job_capacity: record.job_capacity,
+                    env: record.env,
+                    block_number: None,
                 });
-                match record {
-                    Some(record) => self.sink.registered.do_send(ExecutorRegistered {
-                        owner: record.owner,
-                        job_capacity: record.job_capacity,
-                        env: record.env,
-                        block_number: None,
-                    }),
-                    None => self
-                        .sink
-                        .deregistered
-                        .do_send(ExecutorDeregistered { block_number: None }),
-                }
+                self.announce(registration, None);
             }
             FeedItem::Reorg { fork } => self.on_reorg(fork),
             FeedItem::Head(head) => self.on_head(head, ctx),
