@@ -70,6 +70,16 @@ struct Pending {
     warned_at_cap: bool,
 }
 
+impl Pending {
+    /// Records a replacement sent at the same nonce; every hash stays watched, since any of
+    /// them may be the one mined.
+    fn replaced(&mut self, hash: TxHash, fees: crate::chain::fees::Fees) {
+        self.tx.hashes.push(hash);
+        self.tx.fees = fees;
+        self.tx.last_sent = Instant::now();
+    }
+}
+
 impl TxSender {
     /// Starts without a gas key; `/mutable-config` installs one. Transactions go to `jobs`
     /// and never offer more than `fee_cap` wei per gas.
@@ -242,16 +252,11 @@ impl TxSender {
             }
             Finding::Bumped { hash, fees } => {
                 info!(%hash, nonce, max_fee = fees.max_fee, priority = fees.priority, "Fees bumped.");
-                pending.tx.hashes.push(hash);
-                pending.tx.fees = fees;
-                pending.tx.last_sent = Instant::now();
-                return;
+                return pending.replaced(hash, fees);
             }
             Finding::Cancelled { hash, fees, revert } => {
                 warn!(%hash, nonce, "Pending call would now revert; replaced by a cancellation.");
-                pending.tx.hashes.push(hash);
-                pending.tx.fees = fees;
-                pending.tx.last_sent = Instant::now();
+                pending.replaced(hash, fees);
                 pending.tx.draft = pending.tx.draft.cancellation();
                 pending.tx.purpose = Purpose::Cancel;
                 if let Some(waiter) = pending.waiter.take() {
