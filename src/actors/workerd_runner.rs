@@ -11,6 +11,8 @@
 //! never blocks the actor.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
@@ -50,6 +52,50 @@ pub struct WarmSettings {
     pub ports: Recipient<ReservePort>,
 }
 
+/// What starting a warm process needs, shared (behind an `Arc`) by the refill and the jobs, so
+/// preparing a start costs nothing until one is needed.
+#[derive(Debug)]
+struct ProcessStarter {
+    settings: RunnerSettings,
+    client: reqwest::Client,
+    cgroups: Recipient<ReserveCgroup>,
+    ports: Recipient<ReservePort>,
+    started: AtomicU64,
+}
+
+impl ProcessStarter {
+    /// Reserves a cgroup and a listener, starts a warm process and waits for its warm-up answer.
+    async fn start(&self) -> Result<WarmProcess, RunError> {
+        let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = format!("warm-{}-{number}", std::process::id());
+        let no_slot = |what: &str| RunError::Descriptors(format!("no {what} for a warm process"));
+        let cgroup = match self
+            .cgroups
+            .send(ReserveCgroup {
+                job_name: name.clone(),
+            })
+            .await
+        {
+            Ok(Ok(lease)) => lease,
+            _ => return Err(no_slot("cgroup")),
+        };
+        let Ok(Ok(port)) = self.ports.send(ReservePort).await else {
+            return Err(no_slot("listener"));
+        };
+        let mut process = WarmProcess::start(&self.settings, name, cgroup, port.listener)?;
+        if process
+            .warm_up(&self.client, Instant::now() + WARM_UP_LIMIT)
+            .await
+        {
+            return Ok(process);
+        }
+        let stderr = process.shut_down().await;
+        Err(RunError::Launcher {
+            stderr: format!("warm process did not answer its warm-up request: {stderr}"),
+        })
+    }
+}
+
 /// The workerd process runner.
 #[derive(Debug)]
 pub struct WorkerdRunner {
@@ -60,7 +106,8 @@ pub struct WorkerdRunner {
     starting: usize,
     /// Warm processes running a job (they come back in `isolate`).
     busy: usize,
-    next_process: u64,
+    /// Present in the warm modes.
+    starter: Option<Arc<ProcessStarter>>,
 }
 
 impl WorkerdRunner {
@@ -73,6 +120,15 @@ impl WorkerdRunner {
             .pool_max_idle_per_host(0)
             .build()
             .map_err(|error| RunError::Descriptors(error.to_string()))?;
+        let starter = warm.as_ref().map(|warm| {
+            Arc::new(ProcessStarter {
+                settings: settings.clone(),
+                client: client.clone(),
+                cgroups: warm.cgroups.clone(),
+                ports: warm.ports.clone(),
+                started: AtomicU64::new(0),
+            })
+        });
         Ok(Self {
             settings,
             client,
@@ -80,7 +136,7 @@ impl WorkerdRunner {
             idle: VecDeque::new(),
             starting: 0,
             busy: 0,
-            next_process: 0,
+            starter,
         })
     }
 
@@ -115,47 +171,16 @@ impl WorkerdRunner {
         }
     }
 
-    /// A future that reserves a cgroup and a listener and starts one warm process; it does
-    /// nothing until polled.
+    /// A future that starts one warm process; it does nothing until polled.
     fn start_process(
-        &mut self,
+        &self,
     ) -> impl std::future::Future<Output = Result<WarmProcess, RunError>> + 'static {
-        self.next_process += 1;
-        let name = format!("warm-{}-{}", std::process::id(), self.next_process);
-        let settings = self.settings.clone();
-        let client = self.client.clone();
-        let reservations = self
-            .warm
-            .as_ref()
-            .map(|warm| (warm.cgroups.clone(), warm.ports.clone()));
+        let starter = self.starter.clone();
         async move {
-            let (cgroups, ports) =
-                reservations.ok_or_else(|| RunError::Descriptors("no warm pool".into()))?;
-            let no_slot =
-                |what: &str| RunError::Descriptors(format!("no {what} for a warm process"));
-            let cgroup = match cgroups
-                .send(ReserveCgroup {
-                    job_name: name.clone(),
-                })
-                .await
-            {
-                Ok(Ok(lease)) => lease,
-                _ => return Err(no_slot("cgroup")),
-            };
-            let Ok(Ok(port)) = ports.send(ReservePort).await else {
-                return Err(no_slot("listener"));
-            };
-            let mut process = WarmProcess::start(&settings, name, cgroup, port.listener)?;
-            if process
-                .warm_up(&client, Instant::now() + WARM_UP_LIMIT)
-                .await
-            {
-                return Ok(process);
+            match starter {
+                Some(starter) => starter.start().await,
+                None => Err(RunError::Descriptors("no warm pool".into())),
             }
-            let stderr = process.shut_down().await;
-            Err(RunError::Launcher {
-                stderr: format!("warm process did not answer its warm-up request: {stderr}"),
-            })
         }
     }
 
