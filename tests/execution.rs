@@ -28,6 +28,8 @@ export default {
 };
 "#;
 
+const INFINITE_LOOP: &str = "export default { async fetch(r) { for (;;) {} } };";
+
 struct Run {
     status: u16,
     error_code: Option<u8>,
@@ -113,7 +115,7 @@ async fn every_outcome_code_is_classified_from_evidence(mode: &'static str) {
         ("success", "export default { async fetch(r) { return new Response('ok:' + await r.text()); } };", 0),
         ("syntax error", "export default { async fetch(r) { return new Response('x' }; };", 3),
         ("top-level throw", "throw new Error('no'); export default {};", 3),
-        ("infinite loop", "export default { async fetch(r) { for (;;) {} } };", 4),
+        ("infinite loop", INFINITE_LOOP, 4),
         ("large output", "export default { async fetch(r) { return new Response('x'.repeat(30 * 1024)); } };", 5),
         ("memory bomb", "export default { async fetch(r) { const a = []; for (;;) { a.push(new Uint8Array(1 << 20).fill(1)); } } };", 6),
         ("uncaught exception", "export default { async fetch(r) { throw new Error('boom'); } };", 7),
@@ -253,12 +255,7 @@ async fn a_full_node_answers_503_with_retry_after_instead_of_queueing(mode: &'st
         ..NodeOptions::default()
     };
     let (chain, node) = setup(mode, options).await;
-    let tx = upload_code(
-        &chain,
-        STRANGER_KEY,
-        b"export default { async fetch(r) { for (;;) {} } };",
-    )
-    .await;
+    let tx = upload_code(&chain, STRANGER_KEY, INFINITE_LOOP.as_bytes()).await;
     let busy = run(&node, &tx, json!(""));
     let probe = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -305,12 +302,7 @@ async fn an_infinite_loop_is_killed_and_its_cgroup_removed(mode: &'static str) {
         ..NodeOptions::default()
     };
     let (chain, node) = setup(mode, options).await;
-    let tx = upload_code(
-        &chain,
-        STRANGER_KEY,
-        b"export default { async fetch(r) { for (;;) {} } };",
-    )
-    .await;
+    let tx = upload_code(&chain, STRANGER_KEY, INFINITE_LOOP.as_bytes()).await;
     assert_eq!(run(&node, &tx, json!("")).await.error_code, Some(4));
     assert_nothing_left(&node, mode).await;
 }
@@ -379,32 +371,24 @@ fn receipt_digest(
     code: u8,
     ts: u64,
 ) -> [u8; 32] {
-    use ethers::types::transaction::eip712::{Eip712, TypedData};
+    use ethers::types::transaction::eip712::Eip712;
     let hash = |bytes: &[u8]| format!("0x{}", hex::encode(ethers::utils::keccak256(bytes)));
-    let typed: TypedData = serde_json::from_value(json!({
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}
-            ],
-            "DirectRunReceipt": [
-                {"name": "codeTx", "type": "bytes32"},
-                {"name": "inputHash", "type": "bytes32"},
-                {"name": "outputHash", "type": "bytes32"},
-                {"name": "totalTime", "type": "uint256"},
-                {"name": "errorCode", "type": "uint8"},
-                {"name": "signTimestamp", "type": "uint256"}
-            ]
-        },
-        "primaryType": "DirectRunReceipt",
-        "domain": {"name": "serverless-executor.DirectRun", "version": "1", "chainId": CHAIN_ID},
-        "message": {
+    let typed = chain_typed_data(
+        "serverless-executor.DirectRun",
+        "DirectRunReceipt",
+        json!([
+            {"name": "codeTx", "type": "bytes32"},
+            {"name": "inputHash", "type": "bytes32"},
+            {"name": "outputHash", "type": "bytes32"},
+            {"name": "totalTime", "type": "uint256"},
+            {"name": "errorCode", "type": "uint8"},
+            {"name": "signTimestamp", "type": "uint256"}
+        ]),
+        json!({
             "codeTx": tx, "inputHash": hash(input), "outputHash": hash(output),
             "totalTime": total, "errorCode": code, "signTimestamp": ts
-        }
-    }))
-    .unwrap();
+        }),
+    );
     typed.encode_eip712().unwrap()
 }
 

@@ -530,32 +530,24 @@ pub async fn owner_headers(
     nonce: u64,
     expiry: u64,
 ) -> Vec<(String, String)> {
-    let typed: TypedData = serde_json::from_value(json!({
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}
-            ],
-            "AdminRequest": [
-                {"name": "route", "type": "string"},
-                {"name": "bodyHash", "type": "bytes32"},
-                {"name": "enclave", "type": "address"},
-                {"name": "nonce", "type": "uint64"},
-                {"name": "expiry", "type": "uint64"}
-            ]
-        },
-        "primaryType": "AdminRequest",
-        "domain": {"name": "serverless-executor.Admin", "version": "1", "chainId": CHAIN_ID},
-        "message": {
+    let typed = chain_typed_data(
+        "serverless-executor.Admin",
+        "AdminRequest",
+        json!([
+            {"name": "route", "type": "string"},
+            {"name": "bodyHash", "type": "bytes32"},
+            {"name": "enclave", "type": "address"},
+            {"name": "nonce", "type": "uint64"},
+            {"name": "expiry", "type": "uint64"}
+        ]),
+        json!({
             "route": route,
             "bodyHash": format!("0x{}", hex::encode(ethers::utils::keccak256(body.as_bytes()))),
             "enclave": enclave,
             "nonce": nonce,
             "expiry": expiry
-        }
-    }))
-    .expect("typed data");
+        }),
+    );
     let signature = wallet(key_hex)
         .sign_typed_data(&typed)
         .await
@@ -565,6 +557,30 @@ pub async fn owner_headers(
         ("x-owner-nonce".into(), nonce.to_string()),
         ("x-owner-expiry".into(), expiry.to_string()),
     ]
+}
+
+/// EIP-712 typed data under one of our own domains, `(name, "1", CHAIN_ID)`, for ethers'
+/// generic encoder: the tests' independent computation of the node's digests.
+pub fn chain_typed_data(
+    domain: &str,
+    primary_type: &str,
+    fields: serde_json::Value,
+    message: serde_json::Value,
+) -> TypedData {
+    serde_json::from_value(json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}
+            ],
+            primary_type: fields
+        },
+        "primaryType": primary_type,
+        "domain": {"name": domain, "version": "1", "chainId": CHAIN_ID},
+        "message": message
+    }))
+    .expect("typed data")
 }
 
 /// The `Register` digest computed with ethers' generic EIP-712 encoder.
