@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::chain::events::executor_filter;
-use crate::chain::jobs_events::{job_created_filter, job_responded_filter};
+use crate::chain::jobs_events::{job_created_filter, job_responded_filter, JOB_CREATED_TOPIC};
 use crate::chain::rpc::{ChainRpc, ExecutorRecord, RpcError};
 use crate::domain::Address;
 use crate::domain::ExecutionEnv;
@@ -52,7 +52,7 @@ pub(crate) enum FeedItem {
     Log {
         /// The log.
         log: Box<Log>,
-        /// Unix seconds of the log's block (fetched for `Jobs` logs only).
+        /// Unix seconds of the log's block (fetched for `JobCreated` logs only).
         timestamp: Option<u64>,
     },
     /// Backfill reached `block`; live items follow.
@@ -244,9 +244,12 @@ impl Feed {
         Ok(())
     }
 
-    /// Forwards a log; `Jobs` logs carry their block's timestamp (a job's execution start).
+    /// Forwards a log; a `JobCreated` carries its block's timestamp (the job's execution
+    /// start). No other log needs one, so no other log costs a block fetch.
     async fn forward_log(&mut self, log: Log) -> Result<(), FeedError> {
-        let timestamp = match (log.address.0 == self.settings.jobs.0, log.block_hash) {
+        let job_created = log.address.0 == self.settings.jobs.0
+            && log.topics.first().map(|topic| topic.0) == Some(JOB_CREATED_TOPIC);
+        let timestamp = match (job_created, log.block_hash) {
             (true, Some(hash)) => self.timestamp(hash.0).await?,
             _ => None,
         };
