@@ -13,7 +13,7 @@
 //! - [`actors`]: one actor per file, each owning its state.
 //! - [`messages`]: typed messages, grouped by receiving actor.
 //! - [`http`]: admin routes; they only send messages.
-//! - [`system`]: start order and wiring.
+//! - [`system`]: start order and wiring; [`node_lock`]: one node per cgroup parent.
 //! - [`backoff`]: the one retry schedule (capped exponential, jittered).
 //!
 //! See ARCHITECTURE.md for the code map and invariants.
@@ -28,6 +28,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod messages;
+pub mod node_lock;
 pub mod sandbox;
 pub mod secrets;
 pub mod system;

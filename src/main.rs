@@ -89,6 +89,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         .run()
         .await
         .context("HTTP server failed")?;
+    system::shut_down(&handles).await;
     handles.signer_arbiter.stop();
     info!("Node stopped.");
     Ok(())

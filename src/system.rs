@@ -6,7 +6,7 @@
 //! registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
 //! not usable: a node that cannot contain jobs must not announce capacity.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,17 +16,18 @@ use tracing::{info, warn};
 use crate::actors::cgroup_pool::CgroupPool;
 use crate::actors::chain_listener::{ChainListener, ChainSink};
 use crate::actors::code_store::CodeStore;
-use crate::actors::job_scheduler::{ChainLinks, JobScheduler, SchedulerLinks};
+use crate::actors::job_scheduler::{Capacity, ChainLinks, JobScheduler, SchedulerLinks};
 use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
 use crate::actors::port_pool::PortPool;
 use crate::actors::signer::Signer;
 use crate::actors::tx_sender::TxSender;
-use crate::actors::workerd_runner::{WarmSettings, WorkerdRunner};
+use crate::actors::workerd_runner::{PoolSettings, ShutDownPool, WorkerdRunner};
 use crate::cgroup::{CgroupError, CgroupLimits, Cgroups, CpuQuota};
 use crate::chain::rpc::{ChainRpc, RpcError};
 use crate::config::{Config, ExecutionConfig, ExecutionMode};
 use crate::domain::EnclaveIdentity;
 use crate::http::{DirectRunState, HttpState};
+use crate::node_lock::{LockError, NodeLock, LOCK_DIR};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
 
@@ -44,6 +45,34 @@ pub struct Handles {
     /// Held for the node's lifetime: actix restarts a supervised actor only while someone
     /// holds its address, so dropping this would end chain listening at the first lost socket.
     pub chain_listener: Addr<ChainListener>,
+    /// Told to end its warm processes on shutdown, so nothing of the node is left behind.
+    pub runner: Addr<WorkerdRunner>,
+    /// What a clean shutdown removes; holds the node's lock on its cgroup parent.
+    pub cleanup: Cleanup,
+}
+
+/// What the node leaves behind unless it removes it on exit, and its lock on the cgroup parent.
+#[derive(Debug)]
+pub struct Cleanup {
+    cgroups: Arc<Cgroups>,
+    job_dir: PathBuf,
+    _lock: NodeLock,
+}
+
+/// Longest a clean shutdown waits for the warm pool to end.
+const POOL_SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Ends the node's processes and removes its cgroups and job directories: after a clean
+/// shutdown nothing of the node is left on the host (a crash is cleaned up at the next start).
+pub async fn shut_down(handles: &Handles) {
+    let _ = tokio::time::timeout(POOL_SHUTDOWN_LIMIT, handles.runner.send(ShutDownPool)).await;
+    match handles.cleanup.cgroups.clean_stale().await {
+        Ok(removed) => info!(cgroups_removed = removed, "Job cgroups removed."),
+        Err(error) => warn!(%error, "Cannot remove every job cgroup on shutdown."),
+    }
+    if let Err(error) = prepare_job_dir(&handles.cleanup.job_dir) {
+        warn!(%error, "Cannot remove every job directory on shutdown.");
+    }
 }
 
 /// Why the node could not start its actors.
@@ -67,6 +96,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// Another node uses the same cgroup parent.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// The runner could not be built.
     #[error("cannot set up the workerd runner")]
     Runner(#[from] RunError),
@@ -108,7 +140,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         execution_buffer: execution_buffer(config, &rpc).await,
         sign_max_age: sign_max_age(config, &rpc).await,
     };
-    let scheduler = start_execution(config, rpc.clone(), chain_links).await?;
+    let (scheduler, runner, cleanup) = start_execution(config, rpc.clone(), chain_links).await?;
     let sink = ChainSink {
         registered: setup.clone().recipient(),
         deregistered: setup.clone().recipient(),
@@ -133,6 +165,8 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         identity,
         signer_arbiter,
         chain_listener,
+        runner,
+        cleanup,
     })
 }
 
@@ -140,11 +174,13 @@ async fn start_execution(
     config: &Config,
     rpc: ChainRpc,
     chain: ChainLinks,
-) -> Result<actix::Addr<JobScheduler>, StartError> {
+) -> Result<(Addr<JobScheduler>, Addr<WorkerdRunner>, Cleanup), StartError> {
     let execution = &config.execution;
     if !execution.workerd.is_file() {
         return Err(StartError::Workerd(execution.workerd.display().to_string()));
     }
+    // Before anything under the parent is touched: another node's jobs may live there.
+    let lock = NodeLock::take(Path::new(LOCK_DIR), &execution.cgroup_parent)?;
     prepare_job_dir(&execution.job_dir)?;
     let cgroups = Cgroups::detect(
         Path::new("/proc/self/mountinfo"),
@@ -154,42 +190,53 @@ async fn start_execution(
     let stale = cgroups.clean_stale().await?;
     info!(cgroups = %cgroups.describe(), stale_removed = stale, "Job containment ready.");
 
-    let capacity = usize::try_from(config.job_capacity).unwrap_or(usize::MAX);
+    let capacity = Capacity {
+        chain: usize::try_from(config.job_capacity).unwrap_or(usize::MAX),
+        direct: config.direct_run.capacity,
+        direct_queue: execution.queue_capacity,
+        direct_queue_timeout: config.direct_run.queue_timeout,
+    };
+    let running = capacity.chain.saturating_add(capacity.direct);
     let warm_mode = execution.mode != ExecutionMode::Cold;
-    // The scheduler bounds running jobs to `capacity`; the pool may hold as many again while
+    // The scheduler bounds running jobs to `running`; the pool may hold as many again while
     // finished jobs' cgroups are still being killed and removed, so a new job never waits on an
     // old job's cleanup. Idle warm processes hold theirs too.
-    let idle_max = execution.warm_processes;
-    let cgroup_capacity =
-        capacity
-            .saturating_mul(2)
-            .saturating_add(if warm_mode { idle_max } else { 0 });
-    let cgroups = CgroupPool::new(Arc::new(cgroups), limits(execution), cgroup_capacity).start();
+    let idle_max = if warm_mode {
+        execution.warm_processes
+    } else {
+        0
+    };
+    let cgroup_capacity = running.saturating_mul(2).saturating_add(idle_max);
+    let cgroups = Arc::new(cgroups);
+    let cleanup = Cleanup {
+        cgroups: Arc::clone(&cgroups),
+        job_dir: execution.job_dir.clone(),
+        _lock: lock,
+    };
+    let cgroups = CgroupPool::new(cgroups, limits(execution), cgroup_capacity).start();
     let ports = PortPool::new().start();
-    let warm = warm_mode.then(|| WarmSettings {
+    let pool = PoolSettings {
         mode: execution.mode,
-        idle_target: execution.warm_processes,
+        idle_target: idle_max,
         idle_max,
         jobs_per_process: match execution.mode {
             ExecutionMode::Isolate => execution.isolate_jobs_per_process,
             _ => 1,
         },
-        cgroups: cgroups.clone().recipient(),
-        ports: ports.clone().recipient(),
-    });
-    let runner = WorkerdRunner::new(runner_settings(execution)?, warm)?.start();
-    info!(mode = ?execution.mode, warm_processes = execution.warm_processes, "Execution mode.");
+        cgroups: cgroups.recipient(),
+        ports: ports.recipient(),
+    };
+    let runner = WorkerdRunner::new(runner_settings(execution)?, pool)?.start();
+    info!(mode = ?execution.mode, warm_processes = idle_max, chain_slots = capacity.chain,
+        direct_slots = capacity.direct, "Execution mode.");
     let links = SchedulerLinks {
         code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
             .start()
             .recipient(),
-        cgroups: cgroups.recipient(),
-        ports: ports.recipient(),
-        warm: warm_mode.then(|| runner.clone().recipient()),
-        runner: runner.recipient(),
+        runner: runner.clone().recipient(),
         chain,
     };
-    Ok(JobScheduler::new(links, capacity, execution.queue_capacity).start())
+    Ok((JobScheduler::new(links, capacity).start(), runner, cleanup))
 }
 
 /// `Jobs.EXECUTION_BUFFER_TIME` from the chain; the config's copy only if the chain is down at

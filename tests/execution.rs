@@ -354,7 +354,7 @@ async fn assert_nothing_left(node: &TestNode, mode: &str) {
                 let files_within = files.len() <= allowed
                     && files
                         .iter()
-                        .all(|entry| entry.file_name().to_string_lossy().starts_with("warm-"));
+                        .all(|entry| entry.file_name().to_string_lossy().starts_with("workerd-"));
                 cgroups_within && files_within && children <= allowed
             }
         },

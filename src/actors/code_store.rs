@@ -6,8 +6,10 @@
 //!
 //! Invariants:
 //! - a cached hash costs no RPC at all;
-//! - only successful decodes are cached: verdicts are answered but never remembered, since a
-//!   pending transaction may be mined a moment later;
+//! - only successful decodes are cached: verdicts are answered but never remembered;
+//! - a transaction that is missing or not mined yet is looked for again until the deadline
+//!   (an RPC may serve the transaction before its block, or a moment before it knows it); only
+//!   then is it outcome 1;
 //! - transient RPC failures are retried with capped, jittered exponential backoff until the
 //!   latest deadline of the requests waiting for that hash, and end as
 //!   [`CodeError::Unavailable`], never as a job outcome;
@@ -25,6 +27,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use crate::backoff::Backoff;
+use crate::chain::code_tx::InvalidCodeTx;
 use crate::chain::rpc::ChainRpc;
 use crate::code::cache::CodeCache;
 use crate::code::calldata::decode_code_calldata;
@@ -136,7 +139,10 @@ impl Handler<FetchCode> for CodeStore {
 }
 
 /// Fetches and decodes `hash`, retrying transient failures until the (possibly extended)
-/// deadline. Verdicts and decoding errors end the fetch at once.
+/// deadline. Definitive verdicts (reverted, a creation, another contract) and decoding errors end
+/// the fetch at once; a transaction not found or not mined yet is looked for again until the
+/// deadline, and only then is it a verdict (it may be mined, or the RPC's view catch up, a
+/// moment later).
 async fn fetch_until(
     rpc: ChainRpc,
     hash: TxHash,
@@ -144,16 +150,23 @@ async fn fetch_until(
     deadline: watch::Receiver<Instant>,
 ) -> CodeResult {
     let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
+    // What the chain last said, if anything: the answer when the deadline passes.
+    let mut last_said: Option<InvalidCodeTx> = None;
     loop {
         let until = *deadline.borrow();
         if Instant::now() >= until {
-            return Err(CodeError::Unavailable);
+            return Err(last_said.map_or(CodeError::Unavailable, CodeError::InvalidCodeTx));
         }
         match tokio::time::timeout_at(until, rpc.code_tx_input(hash, code_contract)).await {
             Ok(Ok(Ok(input))) => return Ok(decode_code_calldata(&input)?.into()),
+            Ok(Ok(Err(verdict))) if verdict.may_change() => {
+                debug!(code_tx = %hash, %verdict, "Code transaction not usable yet; looking again.");
+                last_said = Some(verdict);
+            }
             Ok(Ok(Err(verdict))) => return Err(verdict.into()),
             Ok(Err(error)) => {
                 debug!(code_tx = %hash, attempt = backoff.attempt(), ?error, "Code fetch failed; retrying.");
+                last_said = None;
             }
             // The deadline passed mid-call; the loop ends unless a new waiter extended it.
             Err(_) => continue,

@@ -1,21 +1,22 @@
-//! `JobScheduler` owns job admission: capacity, the bounded queue, each job's deadline, and the
-//! pipeline code → cgroup + port → workerd → outcome.
+//! `JobScheduler` owns job admission: the chain's and the direct route's slots, the bounded
+//! direct queue, each job's budget and waiting bounds, and the pipeline code → workerd process
+//! → outcome (`pipeline`).
 //!
 //! Receives: [`ExecuteJob`] (direct runs); [`ChainJobCreated`], [`ChainJobResponded`],
 //! [`ChainReorged`] and [`ServingChanged`] from `ChainListener`. Sends: `FetchCode` to
-//! `CodeStore`, `ReserveCgroup` to `CgroupPool`, `ReservePort` to `PortPool`, `RunJob` to
-//! `WorkerdRunner`, and a chain job's outcome to `Signer` and `TxSender` (`chain_job`).
-//! Chain jobs are run only while the node is registered; each is known once (by id and block
-//! hash) in a bounded book, timed from its block's timestamp, and its output is not submitted
-//! if a reorg orphaned it meanwhile. At most `capacity` jobs run at once
-//! and at most `queue` more wait; beyond that a job is refused at once ([`ScheduleError::Busy`])
-//! instead of queueing without bound. Infrastructure faults are retried until the deadline and
-//! are never turned into an outcome.
+//! `CodeStore`, `RunInProcess` to `WorkerdRunner`, and a chain job's outcome to `Signer` and
+//! `TxSender` (`chain_job`).
+//! Chain jobs have `job_capacity` slots of their own (what the node announced on chain), so
+//! direct-run traffic can never starve a job the contract assigned; they run only while the
+//! node is registered; each is known once (by id and block hash) in a bounded book, timed from
+//! its block's timestamp, and its output is not submitted if a reorg orphaned it meanwhile.
+//! Direct runs have `direct_run_capacity` slots and at most `queue` more wait; beyond that a
+//! run is refused at once ([`ScheduleError::Busy`]) instead of queueing without bound.
 
 mod chain_job;
+mod pipeline;
 mod tracked;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,53 +30,54 @@ use tracing::{info, warn};
 use crate::actors::node_setup::now_unix_ms;
 use crate::chain::jobs_events::JobDeadline;
 use crate::chain::jobs_events::JobId;
-use crate::domain::{JobOutcome, TxHash};
-use crate::messages::code::{CodeError, FetchCode};
+use crate::messages::code::FetchCode;
 use crate::messages::jobs::{
-    ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunJob, RunWarm,
+    ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunInProcess,
     ScheduleError, ServingChanged,
 };
-use crate::messages::pool::{ReserveCgroup, ReservePort};
-use crate::workerd::classify::Classified;
-use crate::workerd::run::RunSpec;
-use crate::workerd::warm::WarmJob;
 pub use chain_job::ChainLinks;
-use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs};
+use pipeline::{run_pipeline, Job, Waits};
+use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, SUBMIT_MARGIN};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Timeout reports are spread over this window so that nodes do not all race to send them.
 const REPORT_JITTER: Duration = Duration::from_secs(2);
 
-/// Pause between attempts after an infrastructure fault.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
-/// How long past the deadline an actor may take to answer before we call it stuck.
-const ACTOR_MARGIN: Duration = Duration::from_secs(1);
-
 /// Where the scheduler sends its work.
 #[derive(Debug, Clone)]
 pub struct SchedulerLinks {
     /// Code by transaction hash.
     pub code: Recipient<FetchCode>,
-    /// Job cgroups.
-    pub cgroups: Recipient<ReserveCgroup>,
-    /// Loopback listeners.
-    pub ports: Recipient<ReservePort>,
-    /// Cold workerd runs.
-    pub runner: Recipient<RunJob>,
-    /// Warm workerd runs (modes `prewarmed` and `isolate`); `None` in `cold` mode.
-    pub warm: Option<Recipient<RunWarm>>,
+    /// Runs in workerd processes.
+    pub runner: Recipient<RunInProcess>,
     /// Signing and submission of chain jobs' outputs.
     pub chain: ChainLinks,
+}
+
+/// How many jobs run at once, by source.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    /// Chain jobs: the `job_capacity` announced on chain, reserved for them.
+    pub chain: usize,
+    /// Direct runs (`direct_run_capacity`).
+    pub direct: usize,
+    /// Direct runs that may wait for a slot (`job_queue_capacity`).
+    pub direct_queue: usize,
+    /// Longest a direct run waits for its slot before it is refused (`direct_run_queue_timeout_ms`).
+    pub direct_queue_timeout: Duration,
 }
 
 /// Job admission and pipelines.
 #[derive(Debug)]
 pub struct JobScheduler {
     links: SchedulerLinks,
-    slots: Arc<Semaphore>,
-    admitted_limit: usize,
-    admitted: usize,
+    chain_slots: Arc<Semaphore>,
+    direct_slots: Arc<Semaphore>,
+    direct_limit: usize,
+    direct_admitted: usize,
+    direct_queue_timeout: Duration,
+    chain_running: usize,
     next_job: u64,
     /// Registered on chain: chain jobs are run only then.
     serving: bool,
@@ -83,17 +85,25 @@ pub struct JobScheduler {
 }
 
 impl JobScheduler {
-    /// `capacity` jobs run at once; `queue` more may wait for a slot.
-    pub fn new(links: SchedulerLinks, capacity: usize, queue: usize) -> Self {
+    /// Slots and the direct queue as `capacity` says.
+    pub fn new(links: SchedulerLinks, capacity: Capacity) -> Self {
         Self {
             links,
-            slots: Arc::new(Semaphore::new(capacity)),
-            admitted_limit: capacity + queue,
-            admitted: 0,
+            chain_slots: Arc::new(Semaphore::new(capacity.chain)),
+            direct_slots: Arc::new(Semaphore::new(capacity.direct)),
+            direct_limit: capacity.direct + capacity.direct_queue,
+            direct_admitted: 0,
+            direct_queue_timeout: capacity.direct_queue_timeout,
+            chain_running: 0,
             next_job: 0,
             serving: false,
             chain_jobs: TrackedJobs::default(),
         }
+    }
+
+    fn job_name(&mut self) -> String {
+        self.next_job += 1;
+        format!("job-{}-{}", std::process::id(), self.next_job)
     }
 }
 
@@ -101,35 +111,32 @@ impl Actor for JobScheduler {
     type Context = Context<Self>;
 }
 
-impl JobScheduler {
-    /// Admits a job and returns its pipeline, or `None` when the node is full.
-    fn admit(&mut self, code_tx: TxHash, input: Vec<u8>, deadline: Duration) -> Option<Job> {
-        if self.admitted >= self.admitted_limit {
-            return None;
-        }
-        self.admitted += 1;
-        self.next_job += 1;
-        Some(Job {
-            name: format!("job-{}-{}", std::process::id(), self.next_job),
-            code_tx,
-            input,
-            accepted: Instant::now(),
-            deadline,
-            cancel: None,
-        })
-    }
-}
-
 impl Handler<ExecuteJob> for JobScheduler {
     type Result = ResponseActFuture<Self, Result<Execution, ScheduleError>>;
 
     fn handle(&mut self, msg: ExecuteJob, _: &mut Context<Self>) -> Self::Result {
-        let Some(job) = self.admit(msg.code_tx, msg.input, msg.deadline) else {
+        if self.direct_admitted >= self.direct_limit {
             return Box::pin(actix::fut::ready(Err(ScheduleError::Busy)));
+        }
+        self.direct_admitted += 1;
+        let accepted = Instant::now();
+        let job = Job {
+            name: self.job_name(),
+            code_tx: msg.code_tx,
+            input: msg.input.into(),
+            accepted,
+            budget: msg.deadline,
+            waits: Waits {
+                // "Unknown after the deadline" is a verdict for a direct run (outcome 1).
+                code_until: accepted + msg.deadline,
+                slot_until: accepted + self.direct_queue_timeout,
+                hard_stop: None,
+            },
+            cancel: None,
         };
-        let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), job);
+        let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.direct_slots), job);
         Box::pin(pipeline.into_actor(self).map(|result, act, _| {
-            act.admitted -= 1;
+            act.direct_admitted -= 1;
             result
         }))
     }
@@ -179,15 +186,29 @@ impl Handler<ChainJobCreated> for JobScheduler {
         if !timing.worth_running {
             return warn!(%job_id, block = block.number, "Selected, but the answer window has closed; job not run.");
         }
+        // The user's budget starts when the code starts; waiting for the code and a slot is
+        // ours, bounded by the answer window (less what signing and inclusion need).
+        let hard_stop = answer_by.checked_sub(SUBMIT_MARGIN).unwrap_or(answer_by);
         let deadline = Duration::from_millis(deadline_ms);
-        let Some(mut admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
-            return warn!(%job_id, "Node full; chain job not run.");
+        let accepted = Instant::now();
+        let admitted = Job {
+            name: self.job_name(),
+            code_tx: job.code_tx,
+            input: job.inputs.into(),
+            accepted,
+            budget: deadline,
+            waits: Waits {
+                code_until: hard_stop.min(accepted + deadline),
+                slot_until: hard_stop,
+                hard_stop: Some(hard_stop),
+            },
+            cancel: Some(cancel),
         };
-        admitted.cancel = Some(cancel);
+        self.chain_running += 1;
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
-        let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), admitted);
+        let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.chain_slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
-            act.admitted -= 1;
+            act.chain_running -= 1;
             match act.chain_jobs.verdict(&job_id, &block.hash) {
                 RunVerdict::Submit => {}
                 RunVerdict::AlreadyAnswered => {
@@ -244,7 +265,7 @@ impl Handler<ServingChanged> for JobScheduler {
         if self.serving != msg.serving {
             info!(
                 serving = msg.serving,
-                running = self.admitted,
+                running = self.chain_running,
                 "Chain job intake changed; jobs in flight finish."
             );
         }
@@ -270,155 +291,5 @@ impl JobScheduler {
             }
         });
         self.chain_jobs.set_watch(job_id, handle);
-    }
-}
-
-/// One admitted job.
-#[derive(Debug)]
-struct Job {
-    name: String,
-    code_tx: TxHash,
-    input: Vec<u8>,
-    accepted: Instant,
-    deadline: Duration,
-    /// Chain jobs: set when running is no longer needed (checked before workerd starts).
-    cancel: Option<Arc<AtomicBool>>,
-}
-
-impl Job {
-    fn cancelled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
-    }
-
-    fn deadline_at(&self) -> Instant {
-        self.accepted + self.deadline
-    }
-
-    fn finish(&self, outcome: JobOutcome, output: Vec<u8>) -> Execution {
-        let total_time = match outcome {
-            JobOutcome::Timeout => self.deadline,
-            _ => self.accepted.elapsed().min(self.deadline),
-        };
-        info!(job = %self.name, code_tx = %self.code_tx, error_code = outcome.error_code(),
-            total_ms = total_time.as_millis() as u64, "Job finished.");
-        Execution {
-            outcome,
-            output,
-            total_time,
-        }
-    }
-}
-
-async fn run_pipeline(
-    links: SchedulerLinks,
-    slots: Arc<Semaphore>,
-    job: Job,
-) -> Result<Execution, ScheduleError> {
-    let deadline = job.deadline_at();
-    let code = links.code.send(FetchCode {
-        code_tx: job.code_tx,
-        deadline,
-    });
-    // `CodeStore` answers by the deadline itself (`Unavailable` if the chain kept failing); the
-    // margin only guards against a stuck actor. Neither is the user's timeout.
-    let code = match tokio::time::timeout_at(deadline + ACTOR_MARGIN, code).await {
-        Err(_) => {
-            return Err(ScheduleError::Infrastructure(
-                "code store did not answer".into(),
-            ))
-        }
-        Ok(Err(_)) => return Err(ScheduleError::Infrastructure("code store stopped".into())),
-        Ok(Ok(Ok(code))) => code,
-        Ok(Ok(Err(CodeError::InvalidCodeTx(_)))) => {
-            return Ok(job.finish(JobOutcome::InvalidCodeTx, Vec::new()))
-        }
-        Ok(Ok(Err(CodeError::InvalidCalldata(_)))) => {
-            return Ok(job.finish(JobOutcome::InvalidCalldata, Vec::new()))
-        }
-        Ok(Ok(Err(CodeError::Unavailable))) => {
-            warn!(job = %job.name, code_tx = %job.code_tx, "Code transaction unavailable until the deadline.");
-            return Err(ScheduleError::Infrastructure(
-                "chain RPC unavailable".into(),
-            ));
-        }
-    };
-    // No free slot before the deadline is the node's fault, not the user's: no outcome.
-    let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline, slots.acquire_owned()).await else {
-        warn!(job = %job.name, "No execution slot freed before the deadline.");
-        return Err(ScheduleError::Infrastructure(
-            "no execution slot before the deadline".into(),
-        ));
-    };
-    if job.cancelled() {
-        return Err(ScheduleError::Cancelled);
-    }
-    loop {
-        match attempt(&links, &job, &code, deadline).await {
-            Ok(Classified::Outcome(outcome, output)) => return Ok(job.finish(outcome, output)),
-            Ok(Classified::Infrastructure(reason)) | Err(reason) => {
-                warn!(job = %job.name, reason = %reason, "Job attempt failed; retrying within the deadline.");
-                if Instant::now() + RETRY_PAUSE >= deadline {
-                    return Err(ScheduleError::Infrastructure(reason.to_string()));
-                }
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
-        }
-    }
-}
-
-/// One sandboxed run. `Err` carries an infrastructure reason.
-async fn attempt(
-    links: &SchedulerLinks,
-    job: &Job,
-    code: &Arc<[u8]>,
-    deadline: Instant,
-) -> Result<Classified, &'static str> {
-    let name = job.name.clone();
-    if let Some(warm) = &links.warm {
-        let job = WarmJob {
-            name,
-            code: Arc::clone(code),
-            input: job.input.clone(),
-            deadline,
-        };
-        return match warm.send(RunWarm { job }).await {
-            Ok(Ok(classified)) => Ok(classified),
-            Ok(Err(error)) => {
-                warn!(%error, "Warm workerd could not run the job.");
-                Err("warm workerd could not be run")
-            }
-            Err(_) => Err("runner stopped"),
-        };
-    }
-    let cgroup = match links
-        .cgroups
-        .send(ReserveCgroup {
-            job_name: name.clone(),
-        })
-        .await
-    {
-        Ok(Ok(lease)) => lease,
-        _ => return Err("no job cgroup available"),
-    };
-    let Ok(Ok(port)) = links.ports.send(ReservePort).await else {
-        return Err("no loopback port available");
-    };
-    let spec = RunSpec {
-        name,
-        code: Arc::clone(code),
-        input: job.input.clone(),
-        deadline,
-        cgroup_procs: cgroup.procs_files(),
-        listener: port.listener,
-    };
-    match links.runner.send(RunJob { spec, cgroup }).await {
-        Ok(Ok(classified)) => Ok(classified),
-        Ok(Err(error)) => {
-            warn!(job = %job.name, %error, "workerd could not be run.");
-            Err("workerd could not be run")
-        }
-        Err(_) => Err("runner stopped"),
     }
 }

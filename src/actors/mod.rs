@@ -7,10 +7,10 @@
 //! | [`TxSender`](tx_sender::TxSender) | gas key, nonce, pending transactions | `SetGasKey`, `SubmitOutput`, `ReportTimeout` | JSON-RPC |
 //! | [`ChainListener`](chain_listener::ChainListener) | websocket, checkpoint, block hashes | its feed | registration events, `ServingChanged`, `ChainJobCreated`, `ChainJobResponded`, `ChainReorged` |
 //! | [`CodeStore`](code_store::CodeStore) | code cache | `FetchCode` | JSON-RPC |
-//! | [`JobScheduler`](job_scheduler::JobScheduler) | slots, queue, deadlines, book of chain jobs | `ExecuteJob`, chain job messages | `FetchCode`, `ReserveCgroup`, `ReservePort`, `RunJob`, `RunWarm`, `SignOutput`, `SubmitOutput`, `ReportTimeout` |
+//! | [`JobScheduler`](job_scheduler::JobScheduler) | chain and direct slots, direct queue, budgets and waiting bounds, book of chain jobs | `ExecuteJob`, chain job messages | `FetchCode`, `RunInProcess`, `SignOutput`, `SubmitOutput`, `ReportTimeout` |
 //! | [`CgroupPool`](cgroup_pool::CgroupPool) | job cgroups | `ReserveCgroup`, `ReleaseCgroup` | — |
 //! | [`PortPool`](port_pool::PortPool) | bound listeners | `ReservePort` | — |
-//! | [`WorkerdRunner`](workerd_runner::WorkerdRunner) | HTTP client to workerd, warm processes | `RunJob`, `RunWarm` | `ReserveCgroup`, `ReservePort` |
+//! | [`WorkerdRunner`](workerd_runner::WorkerdRunner) | HTTP client to workerd, warm processes | `RunInProcess`, `ShutDownPool` | `ReserveCgroup`, `ReservePort` |
 
 pub mod cgroup_pool;
 pub mod chain_listener;

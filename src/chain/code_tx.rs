@@ -34,6 +34,14 @@ pub enum InvalidCodeTx {
     WrongContract,
 }
 
+impl InvalidCodeTx {
+    /// True for what the chain may say otherwise a moment later (not found, not mined yet):
+    /// looked for again until the job's deadline, never judged at once.
+    pub const fn may_change(&self) -> bool {
+        matches!(self, Self::Missing | Self::Pending)
+    }
+}
+
 /// Why no verdict could be reached; worth retrying.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeTxFetchError {

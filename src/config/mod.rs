@@ -98,6 +98,10 @@ pub struct DirectRunConfig {
     pub deadline: Duration,
     /// Largest request body.
     pub body_limit_bytes: usize,
+    /// Direct runs at once, apart from the chain's slots.
+    pub capacity: usize,
+    /// Longest a direct run waits for a slot before it is refused (never the user's time).
+    pub queue_timeout: Duration,
 }
 
 /// What the chain-facing actors need.
@@ -321,6 +325,17 @@ fn direct_run_config(raw: &RawConfig) -> Result<DirectRunConfig, ConfigError> {
             raw.direct_run_body_limit_bytes,
             256,
             64 << 20,
+        )?,
+        capacity: usize::try_from(in_range(
+            "direct_run_capacity",
+            raw.direct_run_capacity.unwrap_or(raw.job_capacity),
+            1,
+            4096,
+        )?)
+        .unwrap_or(4096),
+        queue_timeout: positive_millis(
+            "direct_run_queue_timeout_ms",
+            raw.direct_run_queue_timeout_ms,
         )?,
     })
 }

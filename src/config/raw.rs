@@ -76,6 +76,11 @@ pub(super) struct RawConfig {
     pub(super) direct_run_deadline_ms: u64,
     #[serde(default = "default_direct_run_body_limit_bytes")]
     pub(super) direct_run_body_limit_bytes: usize,
+    /// Default: `job_capacity`.
+    #[serde(default)]
+    pub(super) direct_run_capacity: Option<u64>,
+    #[serde(default = "default_direct_run_queue_timeout_ms")]
+    pub(super) direct_run_queue_timeout_ms: u64,
 }
 
 fn default_true() -> bool {
@@ -116,6 +121,10 @@ fn default_code_cache_bytes() -> usize {
 
 fn default_direct_run_deadline_ms() -> u64 {
     5_000
+}
+
+fn default_direct_run_queue_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_direct_run_body_limit_bytes() -> usize {

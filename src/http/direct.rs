@@ -10,6 +10,7 @@
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::error::ApiError;
 use super::HttpState;
@@ -29,8 +30,26 @@ pub const SIGNATURE_HEADER: &str = "x-executor-signature";
 #[derive(Deserialize)]
 struct DirectRunBody {
     tx_hash: String,
+    /// Kept as the exact bytes received: the job sees, and the receipt signs, what the client
+    /// sent, never a re-serialization (which would round large numbers, reorder keys…).
     #[serde(default)]
-    input: serde_json::Value,
+    input: Option<Box<RawValue>>,
+}
+
+/// The job's input: a JSON string's text as is (Marlin's form), no input as empty, and any other
+/// JSON value as its bytes exactly as received.
+fn input_bytes(input: Option<&RawValue>) -> Result<Vec<u8>, ApiError> {
+    let Some(raw) = input else {
+        return Ok(Vec::new());
+    };
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map(String::into_bytes)
+            .map_err(|_| ApiError::BadInput),
+        _ if text == "null" => Ok(Vec::new()),
+        _ => Ok(text.as_bytes().to_vec()),
+    }
 }
 
 /// Runs the job and returns its output with a signed receipt.
@@ -45,11 +64,7 @@ pub(super) async fn direct_run(
     }
     let body = body.into_inner();
     let code_tx = TxHash::parse_hex(&body.tx_hash).ok_or(ApiError::BadTxHash)?;
-    let input = match body.input {
-        serde_json::Value::String(text) => text.into_bytes(),
-        serde_json::Value::Null => Vec::new(),
-        value => value.to_string().into_bytes(),
-    };
+    let input = input_bytes(body.input.as_deref())?;
     let job = ExecuteJob {
         code_tx,
         input: input.clone(),

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// `tx_hash` is not 32 bytes of hex.
     #[error("tx_hash must be 0x followed by 64 hex digits")]
     BadTxHash,
+    /// `input` is a JSON string that cannot be decoded.
+    #[error("input must be a JSON value or string")]
+    BadInput,
     /// The job could not be run (sandbox or chain RPC failing); nothing was signed.
     #[error("execution infrastructure unavailable: {0}")]
     Infrastructure(String),
@@ -40,9 +43,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Setup(error) => setup_status(error),
-            Self::Json(_) | Self::ContentType | Self::SignatureHeaders(_) | Self::BadTxHash => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Json(_)
+            | Self::ContentType
+            | Self::SignatureHeaders(_)
+            | Self::BadTxHash
+            | Self::BadInput => StatusCode::BAD_REQUEST,
             Self::Unavailable | Self::Infrastructure(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
         }

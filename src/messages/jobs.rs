@@ -5,9 +5,9 @@ use std::time::Duration;
 use actix::Message;
 
 use crate::domain::{JobOutcome, TxHash};
-use crate::messages::pool::CgroupLease;
 use crate::workerd::classify::Classified;
-use crate::workerd::run::{RunError, RunSpec};
+use crate::workerd::process::ProcessJob;
+use crate::workerd::run::RunError;
 
 /// Run a job end to end: fetch its code, run it in a sandbox, classify. Sent by the direct-run
 /// route (and later by the chain job loop).
@@ -22,24 +22,24 @@ pub struct ExecuteJob {
     pub deadline: Duration,
 }
 
-/// Run one workerd process in a leased cgroup. Sent by `JobScheduler`.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Classified, RunError>")]
-pub struct RunJob {
-    /// What to run and where to listen.
-    pub spec: RunSpec,
-    /// The job's cgroup; released when the run ends.
-    pub cgroup: CgroupLease,
-}
-
-/// Run one job in a warm workerd process (modes `prewarmed` and `isolate`): `WorkerdRunner`
-/// takes an idle process (or starts one) that already has its own cgroup and listener. Sent by
+/// Run one job in a workerd process: `WorkerdRunner` takes an idle warm process or starts one
+/// (with its own cgroup and listener), hands the job over and classifies how it ended. Sent by
 /// `JobScheduler`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Classified, RunError>")]
-pub struct RunWarm {
+#[rtype(result = "Result<RunReport, RunError>")]
+pub struct RunInProcess {
     /// The job.
-    pub job: crate::workerd::warm::WarmJob,
+    pub job: ProcessJob,
+}
+
+/// How one run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The classified end.
+    pub classified: Classified,
+    /// The user's execution time: from handing the job to a serving process to its end,
+    /// capped at the budget.
+    pub user_time: Duration,
 }
 
 /// How a job ended: always a valid answer to sign.

@@ -127,7 +127,7 @@ pub enum SetupError {
     #[error("Immutable params already configured!")]
     OwnerAlreadySet,
     /// The owner is not hex.
-    #[error("Invalid owner address hex string: {0}")]
+    #[error("Invalid owner address hex string: {}", hex_problem(.0))]
     OwnerHex(hex::FromHexError),
     /// The owner is not 20 bytes.
     #[error("Owner address must be 20 bytes long!")]
@@ -136,7 +136,7 @@ pub enum SetupError {
     #[error("Owner address must not be the zero address!")]
     OwnerZero,
     /// The gas key is not hex.
-    #[error("Invalid gas private key hex string: {0}")]
+    #[error("Invalid gas private key hex string: {}", hex_problem(.0))]
     GasKeyHex(hex::FromHexError),
     /// The gas key is not 32 bytes.
     #[error("Gas private key must be 32 bytes long!")]
@@ -188,4 +188,34 @@ pub enum AuthError {
     /// The nonce is not above the last accepted one.
     #[error("Owner signature nonce already used")]
     Replayed,
+}
+
+/// What is wrong with a hex string, without quoting any of it: error bodies never echo request
+/// values (the hex crate's own message names the offending character).
+fn hex_problem(error: &hex::FromHexError) -> &'static str {
+    match error {
+        hex::FromHexError::InvalidHexCharacter { .. } => "not a hex digit",
+        hex::FromHexError::OddLength => "odd number of digits",
+        hex::FromHexError::InvalidStringLength => "wrong length",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_errors_never_quote_the_request() {
+        let error =
+            SetupError::OwnerHex(hex::FromHexError::InvalidHexCharacter { c: 'Z', index: 0 });
+        assert_eq!(
+            error.to_string(),
+            "Invalid owner address hex string: not a hex digit"
+        );
+        let error = SetupError::GasKeyHex(hex::FromHexError::OddLength);
+        assert_eq!(
+            error.to_string(),
+            "Invalid gas private key hex string: odd number of digits"
+        );
+    }
 }

@@ -1,10 +1,10 @@
-//! Running one job in workerd: the files it needs ([`config`]), a cold process per job
-//! ([`run`]), a warm process serving the loader ([`warm`]), and turning the evidence into an
-//! outcome ([`classify`]).
+//! Running jobs in workerd: the files of a process ([`config`] and the JavaScript in `js/`),
+//! starting one in the sandbox ([`run`]), a process serving our loader ([`process`]), and
+//! turning the evidence into an outcome ([`classify`]).
 //!
 //! Used by the `WorkerdRunner` actor; owns nothing long-lived.
 
 pub mod classify;
 pub mod config;
+pub mod process;
 pub mod run;
-pub mod warm;

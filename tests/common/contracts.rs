@@ -130,6 +130,23 @@ pub fn code_calldata(code: &[u8]) -> Vec<u8> {
     data
 }
 
+/// Sends a code upload and returns its hash at once, mined or not (with anvil's automine off it
+/// stays pending until a block is mined).
+pub async fn upload_code_unmined(chain: &TestChain, key_hex: &str, code: &[u8]) -> String {
+    use ethers::middleware::Middleware;
+    let client = client(chain, key_hex);
+    let request = ethers::types::TransactionRequest::new()
+        .to(chain
+            .deployment
+            .code_contract
+            .parse::<Address>()
+            .expect("address"))
+        .data(code_calldata(code))
+        .gas(5_000_000u64);
+    let pending = client.send_transaction(request, None).await.expect("sent");
+    format!("{:?}", pending.tx_hash())
+}
+
 /// Sends a transaction with raw calldata to `to`; returns its hash once mined successfully.
 pub async fn send_raw(chain: &TestChain, key_hex: &str, to: &str, data: Vec<u8>) -> String {
     use ethers::middleware::Middleware;

@@ -204,6 +204,8 @@ pub struct NodeOptions {
     pub chain_head_timeout_ms: Option<u64>,
     /// `execution_mode` (`cold`, `prewarmed`, `isolate`); the node's default when `None`.
     pub execution_mode: Option<&'static str>,
+    /// More config keys, merged over the above (e.g. `{"direct_run_capacity": 1}`).
+    pub extra_config: Option<serde_json::Value>,
 }
 
 /// Warm processes a test node keeps idle: few, so parallel tests stay light.
@@ -265,6 +267,11 @@ impl TestNode {
             config["execution_mode"] = json!(mode);
         }
         config["warm_processes"] = json!(TEST_WARM_PROCESSES);
+        if let Some(serde_json::Value::Object(extra)) = &options.extra_config {
+            for (key, value) in extra {
+                config[key.as_str()] = value.clone();
+            }
+        }
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("config file");
         Self::spawn(dir, enclave_key, cgroup_parent, &config_path).await

@@ -1,0 +1,205 @@
+//! One admitted job's pipeline: code → slot → workerd process → outcome, with the two rules
+//! that keep a signed outcome true (ARCHITECTURE.md, "Invariants"):
+//!
+//! - time before the user's code starts is never the user's: fetching the code and waiting for a
+//!   slot are bounded by the job's [`Waits`], and running out of them is an infrastructure
+//!   fault (never signed); the user's budget is counted by the process from the moment the job
+//!   is handed to it;
+//! - only positive evidence of our own fault is retried, at most once: a spawn or launcher
+//!   failure, a broken loader, a process that died by a signal we did not send. A second crash
+//!   of the same job is the user's abnormal end (outcome 7).
+//!
+//! Receives a [`Job`] from the scheduler; sends `FetchCode` and `RunInProcess`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::SchedulerLinks;
+use crate::domain::{JobOutcome, TxHash};
+use crate::messages::code::{CodeError, FetchCode};
+use crate::messages::jobs::{Execution, RunInProcess, RunReport, ScheduleError};
+use crate::workerd::classify::Classified;
+use crate::workerd::process::ProcessJob;
+
+/// How long past its bound an actor may take to answer before we call it stuck.
+const ACTOR_MARGIN: Duration = Duration::from_secs(1);
+/// Runs of one job: the first, and one retry on positive evidence of our own fault.
+const MAX_RUNS: u32 = 2;
+
+/// How long a job may wait before its code starts; all of it is the node's time.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Waits {
+    /// The code transaction is waited for (pending, momentarily inconsistent) until then; a
+    /// transaction still unknown then is outcome 1.
+    pub(super) code_until: Instant,
+    /// A slot is waited for until then; none by then is an infrastructure fault.
+    pub(super) slot_until: Instant,
+    /// Chain jobs: when the answer window (less the submission margin) closes. A run still
+    /// going then is stopped, and has no outcome.
+    pub(super) hard_stop: Option<Instant>,
+}
+
+/// One admitted job.
+#[derive(Debug)]
+pub(super) struct Job {
+    pub(super) name: String,
+    pub(super) code_tx: TxHash,
+    /// Byte for byte as received; the same bytes are hashed and signed.
+    pub(super) input: Arc<[u8]>,
+    pub(super) accepted: Instant,
+    /// The user's execution budget (the job's deadline).
+    pub(super) budget: Duration,
+    pub(super) waits: Waits,
+    /// Chain jobs: set when running is no longer needed (checked before workerd starts).
+    pub(super) cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Job {
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
+    }
+
+    /// The execution to sign; `total_time` is the user's time, capped at the budget (equal to
+    /// it on a timeout).
+    fn finish(&self, outcome: JobOutcome, output: Vec<u8>, user_time: Duration) -> Execution {
+        let total_time = match outcome {
+            JobOutcome::Timeout => self.budget,
+            _ => user_time.min(self.budget),
+        };
+        info!(job = %self.name, code_tx = %self.code_tx, error_code = outcome.error_code(),
+            total_ms = total_time.as_millis() as u64,
+            waited_ms = (self.accepted.elapsed().saturating_sub(user_time)).as_millis() as u64,
+            "Job finished.");
+        Execution {
+            outcome,
+            output,
+            total_time,
+        }
+    }
+
+    /// A verdict on the code before it ran: the time spent looking, capped at the budget.
+    fn verdict(&self, outcome: JobOutcome) -> Execution {
+        self.finish(outcome, Vec::new(), self.accepted.elapsed())
+    }
+
+    fn unsigned(&self, reason: String) -> ScheduleError {
+        warn!(job = %self.name, code_tx = %self.code_tx, %reason, "Job has no outcome; nothing is signed.");
+        ScheduleError::Infrastructure(reason)
+    }
+}
+
+/// Runs a job to its outcome, or to an infrastructure fault that is never signed.
+pub(super) async fn run_pipeline(
+    links: SchedulerLinks,
+    slots: Arc<Semaphore>,
+    job: Job,
+) -> Result<Execution, ScheduleError> {
+    let code = match fetch_code(&links, &job).await {
+        Ok(code) => code,
+        Err(Fetched::Verdict(outcome)) => return Ok(job.verdict(outcome)),
+        Err(Fetched::Unavailable(reason)) => return Err(job.unsigned(reason.into())),
+    };
+    let Ok(Ok(_slot)) = tokio::time::timeout_at(job.waits.slot_until, slots.acquire_owned()).await
+    else {
+        return Err(job.unsigned("no execution slot before the job's waiting bound".into()));
+    };
+    if job.cancelled() {
+        return Err(ScheduleError::Cancelled);
+    }
+    let mut last_fault = String::new();
+    for run in 1..=MAX_RUNS {
+        if job
+            .waits
+            .hard_stop
+            .is_some_and(|stop| Instant::now() >= stop)
+        {
+            return Err(job.unsigned("the answer window closed before the job could run".into()));
+        }
+        match run_once(&links, &job, &code).await {
+            Ok(RunReport {
+                classified: Classified::Outcome(outcome, output),
+                user_time,
+            }) => return Ok(job.finish(outcome, output, user_time)),
+            Ok(RunReport {
+                classified: Classified::Crashed(reason),
+                user_time,
+            }) if run == MAX_RUNS => {
+                warn!(job = %job.name, %reason, "workerd died again with this job: the user's abnormal end.");
+                return Ok(job.finish(JobOutcome::UncaughtException, Vec::new(), user_time));
+            }
+            Ok(RunReport {
+                classified: Classified::Crashed(reason),
+                ..
+            }) => last_fault = reason,
+            Ok(RunReport {
+                classified: Classified::OurFault(reason),
+                ..
+            }) => last_fault = reason.to_owned(),
+            Err(reason) => last_fault = reason,
+        }
+        if run < MAX_RUNS {
+            warn!(job = %job.name, reason = %last_fault, "Our fault, not the job's: running it once more in a fresh process.");
+        }
+    }
+    Err(job.unsigned(last_fault))
+}
+
+/// Why there is no code to run.
+enum Fetched {
+    /// The chain's definitive answer: an outcome.
+    Verdict(JobOutcome),
+    /// No answer in time: never an outcome.
+    Unavailable(&'static str),
+}
+
+async fn fetch_code(links: &SchedulerLinks, job: &Job) -> Result<Arc<[u8]>, Fetched> {
+    let until = job.waits.code_until;
+    let code = links.code.send(FetchCode {
+        code_tx: job.code_tx,
+        deadline: until,
+    });
+    // `CodeStore` answers by the bound itself; the margin only guards against a stuck actor.
+    match tokio::time::timeout_at(until + ACTOR_MARGIN, code).await {
+        Err(_) => Err(Fetched::Unavailable("code store did not answer")),
+        Ok(Err(_)) => Err(Fetched::Unavailable("code store stopped")),
+        Ok(Ok(Ok(code))) => Ok(code),
+        Ok(Ok(Err(CodeError::InvalidCodeTx(_)))) => {
+            Err(Fetched::Verdict(JobOutcome::InvalidCodeTx))
+        }
+        Ok(Ok(Err(CodeError::InvalidCalldata(_)))) => {
+            Err(Fetched::Verdict(JobOutcome::InvalidCalldata))
+        }
+        Ok(Ok(Err(CodeError::Unavailable))) => Err(Fetched::Unavailable(
+            "chain RPC unavailable for the code transaction",
+        )),
+    }
+}
+
+/// One sandboxed run. `Err` carries an infrastructure reason.
+async fn run_once(
+    links: &SchedulerLinks,
+    job: &Job,
+    code: &Arc<[u8]>,
+) -> Result<RunReport, String> {
+    let run = RunInProcess {
+        job: ProcessJob {
+            name: job.name.clone(),
+            code: Arc::clone(code),
+            input: Arc::clone(&job.input),
+            budget: job.budget,
+            hard_stop: job.waits.hard_stop,
+        },
+    };
+    match links.runner.send(run).await {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(error)) => Err(format!("workerd could not be run: {error}")),
+        Err(_) => Err("runner stopped".into()),
+    }
+}

@@ -1,0 +1,27 @@
+# The workerd config of every process the node starts (all execution modes). Written as is:
+# no user byte ever enters it; the job's code arrives in the request to the loader.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .loader),
+    # `fetch()` and `connect()` have nowhere to go, even before the empty network namespace.
+    (name = "internet", network = (allow = [])),
+  ],
+  sockets = [ (name = "http", service = "main", http = ()) ],
+  # No background compilation threads: when code is optimised then depends only on the code, so
+  # the same job reaches the same recursion depth (and so the same outcome) in every process.
+  v8Flags = ["--single-threaded"],
+);
+
+const loader :Workerd.Worker = (
+  modules = [
+    (name = "loader.js", esModule = embed "loader.js"),
+    (name = "protocol.js", esModule = embed "protocol.js"),
+    (name = "entry-source", text = embed "entry.js"),
+  ],
+  compatibilityDate = "2023-03-07",
+  compatibilityFlags = ["experimental"],
+  bindings = [ (name = "LOADER", workerLoader = ()) ],
+  globalOutbound = "internet",
+);

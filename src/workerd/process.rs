@@ -1,0 +1,321 @@
+//! One workerd process serving our loader, in its own cgroup, on a listener we bound. Every
+//! execution mode uses it: `cold` starts one for a job and ends it after, `prewarmed` starts it
+//! ahead of the job, `isolate` keeps it for further jobs.
+//!
+//! Owns the child process, its cgroup lease, its directory and its control pipe. A process runs
+//! one job at a time (a busy isolate blocks the whole process). The user's budget starts only
+//! when the job is handed to a process that has proven it serves (its control pipe said it
+//! listens, or it answered its warm-up): starting, warming and waiting are never the user's
+//! time. Shutting down kills and reaps it, removes its files and returns the cgroup.
+
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::Child;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::classify::{End, Evidence};
+use super::config::{CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER};
+use super::run::{
+    pipe_cloexec, read_capped, spawn, wait_listening, write_process_files, Receiver, RunError,
+    RunnerSettings, STDERR_KEEP,
+};
+use crate::messages::pool::CgroupLease;
+
+/// How long a process whose connection broke may take to exit by itself, so that its own exit
+/// status (evidence) is not replaced by our kill.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+/// How long a process that is to serve again may take to answer a liveness check after a job.
+const PING_LIMIT: Duration = Duration::from_millis(250);
+
+/// One job for a process.
+#[derive(Debug, Clone)]
+pub struct ProcessJob {
+    /// For logs.
+    pub name: String,
+    /// The user's module, byte for byte.
+    pub code: Arc<[u8]>,
+    /// POSTed raw to the user's worker, byte for byte.
+    pub input: Arc<[u8]>,
+    /// The user's execution budget, counted from when the job is handed to the process.
+    pub budget: Duration,
+    /// A chain job's answer window: past it, the run is stopped whatever its budget (and the
+    /// job has no outcome, since stopping it was our decision).
+    pub hard_stop: Option<Instant>,
+}
+
+/// A started workerd serving the loader.
+#[derive(Debug)]
+pub struct JobProcess {
+    name: String,
+    child: Child,
+    cgroup: CgroupLease,
+    url: String,
+    dir: PathBuf,
+    control: Option<Receiver>,
+    stderr: Option<JoinHandle<String>>,
+    jobs_served: u32,
+}
+
+/// How a run ended, beyond its evidence.
+#[derive(Debug)]
+pub struct ProcessRun {
+    /// What happened.
+    pub evidence: Evidence,
+    /// The kernel's OOM record for the process's cgroup.
+    pub oom_killed: bool,
+    /// The process may serve another job: the job succeeded, the process answered a liveness
+    /// check right after (nothing of the job keeps it busy) and holds well below its limit.
+    pub reusable: bool,
+    /// The process had served other jobs before this one: an OOM kill then does not prove that
+    /// this job used the memory (isolates of earlier jobs may not be collected yet).
+    pub reused: bool,
+    /// From handing the job over to its end, capped at the budget.
+    pub user_time: Duration,
+}
+
+impl JobProcess {
+    /// Writes the process's files and starts workerd in `cgroup`, serving `listener`. Returns
+    /// once spawned; [`Self::wait_serving`] tells when it serves.
+    pub fn start(
+        settings: &RunnerSettings,
+        name: String,
+        cgroup: CgroupLease,
+        listener: TcpListener,
+    ) -> Result<Self, RunError> {
+        let dir = settings.job_root.join(&name);
+        write_process_files(&dir)?;
+        let started = Self::spawn_in(settings, &dir, &cgroup, listener);
+        let (child, control, port) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(error);
+            }
+        };
+        let mut child = child;
+        let stderr = child
+            .stderr
+            .take()
+            .map(|pipe| tokio::spawn(read_capped(pipe, STDERR_KEEP)));
+        Ok(Self {
+            name,
+            child,
+            cgroup,
+            url: format!("http://127.0.0.1:{port}/"),
+            dir,
+            control: Some(control),
+            stderr,
+            jobs_served: 0,
+        })
+    }
+
+    fn spawn_in(
+        settings: &RunnerSettings,
+        dir: &std::path::Path,
+        cgroup: &CgroupLease,
+        listener: TcpListener,
+    ) -> Result<(Child, Receiver, u16), RunError> {
+        let descriptors = |error: std::io::Error| RunError::Descriptors(error.to_string());
+        let port = listener.local_addr().map_err(descriptors)?.port();
+        let (control_read, control_write) = pipe_cloexec()?;
+        let control = Receiver::from_owned_fd(control_read).map_err(descriptors)?;
+        let child = spawn(
+            settings,
+            &cgroup.procs_files(),
+            listener.into(),
+            dir,
+            control_write,
+        )?;
+        Ok((child, control, port))
+    }
+
+    /// Waits for workerd's own report that it listens; false if it exited or took past
+    /// `limit`. Positive evidence that the process serves before any job is handed to it.
+    pub async fn wait_serving(&mut self, limit: Instant) -> bool {
+        match self.control.as_mut() {
+            Some(control) => wait_listening(control, limit).await,
+            None => false,
+        }
+    }
+
+    /// Sends one request with our own trivial module and waits for its answer, so the loader's
+    /// path is initialised (the first load in a process costs several times a later one)
+    /// before a user's job arrives. False if the process did not answer correctly.
+    pub async fn warm_up(&mut self, client: &reqwest::Client, limit: Instant) -> bool {
+        const WARM_UP_MODULE: &[u8] =
+            b"export default { async fetch() { return new Response(\"ready\"); } };";
+        let request = self.request(client, WARM_UP_MODULE, b"", 64);
+        let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
+        matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready")
+    }
+
+    /// The loader's request: `code` then `input` in one body, the code's length and the output
+    /// cap in headers.
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        code: &[u8],
+        input: &[u8],
+        cap: usize,
+    ) -> reqwest::RequestBuilder {
+        let mut body = Vec::with_capacity(code.len() + input.len());
+        body.extend_from_slice(code);
+        body.extend_from_slice(input);
+        client
+            .post(&self.url)
+            .header(CODE_LENGTH_HEADER, code.len())
+            .header(OUTPUT_CAP_HEADER, cap)
+            .body(body)
+    }
+
+    /// True when the loader answers a liveness check within [`PING_LIMIT`]: no job's leftover
+    /// keeps the process's thread busy.
+    async fn answers_ping(&self, client: &reqwest::Client) -> bool {
+        let ping = client.post(&self.url).header(PING_HEADER, "1").send();
+        let answer = tokio::time::timeout(PING_LIMIT, async {
+            let response = ping.await.ok()?;
+            let ok = response.status() == reqwest::StatusCode::OK;
+            let body = response.bytes().await.ok()?;
+            Some(ok && body.as_ref() == b"pong")
+        });
+        matches!(answer.await, Ok(Some(true)))
+    }
+
+    /// The exit status, if the process has already exited on its own.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .and_then(|status| status.code())
+    }
+
+    /// Jobs this process has run.
+    pub fn jobs_served(&self) -> u32 {
+        self.jobs_served
+    }
+
+    /// The process's name (its directory and log key).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs one job. Never leaves a job running: unless the job succeeded and the process
+    /// proves idle right after, it is killed (and so not reusable). `may_serve_again` skips the
+    /// liveness check for a process that will be ended anyway.
+    pub async fn run(
+        &mut self,
+        client: &reqwest::Client,
+        job: ProcessJob,
+        cap: usize,
+        recycle_above_bytes: u64,
+        may_serve_again: bool,
+    ) -> ProcessRun {
+        let reused = self.jobs_served > 0;
+        self.jobs_served += 1;
+        let request = self.request(client, &job.code, &job.input, cap);
+        let started = Instant::now();
+        let budget_ends = started + job.budget;
+        let stop = job
+            .hard_stop
+            .map_or(budget_ends, |hard| hard.min(budget_ends));
+        let answer = tokio::select! {
+            answer = loader_answer(request, cap) => Some(answer),
+            () = tokio::time::sleep_until(stop) => None,
+        };
+        let user_time = started.elapsed().min(job.budget);
+        let evidence = match answer {
+            Some(Ok(evidence)) => evidence,
+            Some(Err(Lost)) => self.death_evidence(stop).await,
+            None if stop < budget_ends => Evidence::WindowClosed,
+            None => Evidence::DeadlineExceeded,
+        };
+        let succeeded = matches!(evidence, Evidence::Ended(End::Ok(_)));
+        let ended = matches!(evidence, Evidence::Ended(_));
+        if !ended {
+            // Stop everything the job started before reading the evidence of how it ended.
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        }
+        let oom_killed = self.cgroup.oom_killed().unwrap_or(false);
+        // Memory held by earlier isolates is freed lazily: recycle a process well before what
+        // it holds could push a later job over the limit.
+        let roomy = self
+            .cgroup
+            .memory_bytes()
+            .is_ok_and(|bytes| bytes < recycle_above_bytes);
+        let reusable =
+            may_serve_again && succeeded && !oom_killed && roomy && self.answers_ping(client).await;
+        ProcessRun {
+            evidence,
+            oom_killed,
+            reusable,
+            reused,
+            user_time,
+        }
+    }
+
+    /// The connection broke: how did the process end? Waits briefly for its own exit; one
+    /// still alive has a loader that failed us.
+    async fn death_evidence(&mut self, stop: Instant) -> Evidence {
+        let grace = EXIT_GRACE.min(stop.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(status)) => Evidence::ProcessDied {
+                signal: status.signal(),
+                code: status.code(),
+            },
+            _ => Evidence::LoaderFault("connection to the loader lost"),
+        }
+    }
+
+    /// Kills and reaps the process, removes its files and returns its cgroup; gives back what it
+    /// wrote to stderr (for the logs).
+    pub async fn shut_down(mut self) -> String {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        let stderr = match self.stderr.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        let _ = tokio::fs::remove_dir_all(&self.dir).await;
+        // Dropping `self` returns the cgroup lease to the pool.
+        stderr
+    }
+}
+
+/// The connection to the process failed before a whole answer arrived.
+#[derive(Debug)]
+struct Lost;
+
+/// Sends a job to the loader and reads its answer. The loader caps the output itself; reading
+/// stops just past the cap anyway, so a loader that misbehaves cannot make us buffer more.
+async fn loader_answer(request: reqwest::RequestBuilder, cap: usize) -> Result<Evidence, Lost> {
+    let mut response = request.send().await.map_err(|_| Lost)?;
+    let end = response
+        .headers()
+        .get(END_HEADER)
+        .map(|value| value.as_bytes().to_vec());
+    if response.status() != reqwest::StatusCode::OK {
+        return Ok(Evidence::LoaderFault("the loader refused the job"));
+    }
+    let end = match end.as_deref() {
+        Some(b"ok") => None,
+        Some(b"too-large") => Some(End::TooLarge),
+        Some(b"exception") => Some(End::Exception),
+        Some(b"load-failed") => Some(End::LoadFailed),
+        _ => return Ok(Evidence::LoaderFault("the loader's answer has no end")),
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| Lost)? {
+        if body.len() + chunk.len() > cap {
+            return Ok(Evidence::LoaderFault("the loader sent more than the cap"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Evidence::Ended(end.unwrap_or(End::Ok(body))))
+}
