@@ -56,6 +56,9 @@ struct InFlight {
     waiters: Vec<oneshot::Sender<CodeResult>>,
     /// The latest deadline among the waiters; the fetch retries until then.
     deadline: watch::Sender<Instant>,
+    /// What the chain last said while the fetch keeps looking (missing, pending): the answer of
+    /// a waiter whose own deadline comes first.
+    last_said: watch::Receiver<Option<InvalidCodeTx>>,
 }
 
 impl CodeStore {
@@ -75,9 +78,16 @@ impl CodeStore {
         &self,
         hash: TxHash,
         deadline: watch::Receiver<Instant>,
+        last_said: watch::Sender<Option<InvalidCodeTx>>,
         ctx: &mut Context<Self>,
     ) {
-        let fetch = fetch_until(self.rpc.clone(), hash, self.code_contract, deadline);
+        let fetch = fetch_until(
+            self.rpc.clone(),
+            hash,
+            self.code_contract,
+            deadline,
+            last_said,
+        );
         ctx.spawn(
             fetch
                 .into_actor(self)
@@ -111,28 +121,35 @@ impl Handler<FetchCode> for CodeStore {
             return Box::pin(std::future::ready(Ok(code)));
         }
         let (waiter, answer) = oneshot::channel();
-        match self.in_flight.entry(msg.code_tx) {
+        let last_said = match self.in_flight.entry(msg.code_tx) {
             Entry::Occupied(mut entry) => {
                 let entry = entry.get_mut();
                 entry.waiters.push(waiter);
                 entry
                     .deadline
                     .send_modify(|latest| *latest = (*latest).max(msg.deadline));
+                entry.last_said.clone()
             }
             Entry::Vacant(slot) => {
                 let (deadline, watched) = watch::channel(msg.deadline);
+                let (said, last_said) = watch::channel(None);
                 slot.insert(InFlight {
                     waiters: vec![waiter],
                     deadline,
+                    last_said: last_said.clone(),
                 });
-                self.spawn_fetch(msg.code_tx, watched, ctx);
+                self.spawn_fetch(msg.code_tx, watched, said, ctx);
+                last_said
             }
-        }
+        };
         Box::pin(async move {
             match tokio::time::timeout_at(msg.deadline, answer).await {
                 Ok(Ok(result)) => result,
-                // Our deadline passed, or the actor stopped before answering.
-                Ok(Err(_)) | Err(_) => Err(CodeError::Unavailable),
+                // Our deadline passed while the fetch goes on (for a later waiter): what the
+                // chain last said is the verdict; nothing heard is no verdict.
+                Err(_) => Err((*last_said.borrow()).map_or(CodeError::Unavailable, Into::into)),
+                // The actor stopped before answering.
+                Ok(Err(_)) => Err(CodeError::Unavailable),
             }
         })
     }
@@ -148,25 +165,24 @@ async fn fetch_until(
     hash: TxHash,
     code_contract: Address,
     deadline: watch::Receiver<Instant>,
+    last_said: watch::Sender<Option<InvalidCodeTx>>,
 ) -> CodeResult {
     let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
-    // What the chain last said, if anything: the answer when the deadline passes.
-    let mut last_said: Option<InvalidCodeTx> = None;
     loop {
         let until = *deadline.borrow();
         if Instant::now() >= until {
-            return Err(last_said.map_or(CodeError::Unavailable, CodeError::InvalidCodeTx));
+            return Err((*last_said.borrow()).map_or(CodeError::Unavailable, Into::into));
         }
         match tokio::time::timeout_at(until, rpc.code_tx_input(hash, code_contract)).await {
             Ok(Ok(Ok(input))) => return Ok(decode_code_calldata(&input)?.into()),
             Ok(Ok(Err(verdict))) if verdict.may_change() => {
                 debug!(code_tx = %hash, %verdict, "Code transaction not usable yet; looking again.");
-                last_said = Some(verdict);
+                last_said.send_replace(Some(verdict));
             }
             Ok(Ok(Err(verdict))) => return Err(verdict.into()),
             Ok(Err(error)) => {
                 debug!(code_tx = %hash, attempt = backoff.attempt(), ?error, "Code fetch failed; retrying.");
-                last_said = None;
+                last_said.send_replace(None);
             }
             // The deadline passed mid-call; the loop ends unless a new waiter extended it.
             Err(_) => continue,
