@@ -12,7 +12,7 @@
 //! - [`chain`]: the only module that speaks Ethereum (digests, signatures, logs, JSON-RPC).
 //! - [`actors`]: one actor per file, each owning its state.
 //! - [`messages`]: typed messages, grouped by receiving actor.
-//! - [`http`]: admin routes; they only send messages.
+//! - [`http`]: admin routes; they only send messages. [`metrics`]: what `/metrics` shows.
 //! - [`system`]: start order and wiring; [`node_lock`]: one node per cgroup parent.
 //! - [`backoff`]: the one retry schedule (capped exponential, jittered).
 //!
@@ -28,6 +28,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod messages;
+pub mod metrics;
 pub mod node_lock;
 pub mod sandbox;
 pub mod secrets;

@@ -27,6 +27,7 @@ use crate::chain::rpc::{ChainRpc, RpcError};
 use crate::config::{Config, ExecutionConfig, ExecutionMode};
 use crate::domain::EnclaveIdentity;
 use crate::http::{DirectRunState, HttpState};
+use crate::metrics::Metrics;
 use crate::node_lock::{LockError, NodeLock, LOCK_DIR};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
@@ -140,7 +141,9 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         execution_buffer: execution_buffer(config, &rpc).await,
         sign_max_age: sign_max_age(config, &rpc).await,
     };
-    let (scheduler, runner, cleanup) = start_execution(config, rpc.clone(), chain_links).await?;
+    let metrics = Arc::new(Metrics::default());
+    let (scheduler, runner, cleanup) =
+        start_execution(config, rpc.clone(), chain_links, &metrics).await?;
     let sink = ChainSink {
         registered: setup.clone().recipient(),
         deregistered: setup.clone().recipient(),
@@ -155,6 +158,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     Ok(Handles {
         http: HttpState {
             setup,
+            metrics,
             direct_run: DirectRunState {
                 scheduler,
                 signer: signer.recipient(),
@@ -174,6 +178,7 @@ async fn start_execution(
     config: &Config,
     rpc: ChainRpc,
     chain: ChainLinks,
+    metrics: &Arc<Metrics>,
 ) -> Result<(Addr<JobScheduler>, Addr<WorkerdRunner>, Cleanup), StartError> {
     let execution = &config.execution;
     if !execution.workerd.is_file() {
@@ -234,6 +239,7 @@ async fn start_execution(
             .start()
             .recipient(),
         runner: runner.clone().recipient(),
+        metrics: Arc::clone(metrics),
         chain,
     };
     Ok((JobScheduler::new(links, capacity).start(), runner, cleanup))

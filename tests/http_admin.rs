@@ -29,7 +29,14 @@ async fn immutable_config_validates_like_marlin_then_sets_once() {
     let (_chain, node) = node(false).await;
     let cases = [
         ("abc", "Invalid owner address hex string: "),
-        ("0x12345G7890", "Invalid owner address hex string: "),
+        (
+            "0x12345G7890",
+            "Invalid owner address hex string: not a hex digit\n",
+        ),
+        (
+            "0xZZ",
+            "Invalid owner address hex string: not a hex digit\n",
+        ),
         ("0x123456", "Owner address must be 20 bytes long!\n"),
         (
             "0x0000000000000000000000000000000000000000",
@@ -45,6 +52,10 @@ async fn immutable_config_validates_like_marlin_then_sets_once() {
         assert!(
             !body.contains("FromHexError") && !body.contains('{'),
             "no Debug text: {body}"
+        );
+        assert!(
+            !body.contains('G') && !body.contains('Z') && !body.contains("position"),
+            "error bodies never echo request values: {body}"
         );
     }
     assert_eq!(

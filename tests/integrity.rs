@@ -101,6 +101,16 @@ async fn every_way_user_code_ends_is_a_signed_user_outcome(mode: &'static str) {
         }
     }
     assert!(!node.logs().contains(RETRY_LINE), "{}", node.logs());
+    let (status, metrics) = node.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"executor_jobs_ended_total{source="Direct",outcome="7"} 6"#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("executor_jobs_unsigned_total{"),
+        "{metrics}"
+    );
 }
 
 /// Recursion until the stack overflows, caught: the depth reached is part of the output, so

@@ -35,6 +35,7 @@ use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunInProcess,
     ScheduleError, ServingChanged,
 };
+use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
 use pipeline::{run_pipeline, Job, Waits};
 use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, SUBMIT_MARGIN};
@@ -51,6 +52,8 @@ pub struct SchedulerLinks {
     pub code: Recipient<FetchCode>,
     /// Runs in workerd processes.
     pub runner: Recipient<RunInProcess>,
+    /// Where job ends are counted.
+    pub metrics: Arc<Metrics>,
     /// Signing and submission of chain jobs' outputs.
     pub chain: ChainLinks,
 }
@@ -132,6 +135,7 @@ impl Handler<ExecuteJob> for JobScheduler {
                 slot_until: accepted + self.direct_queue_timeout,
                 hard_stop: None,
             },
+            source: Source::Direct,
             cancel: None,
         };
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.direct_slots), job);
@@ -202,6 +206,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                 slot_until: hard_stop,
                 hard_stop: Some(hard_stop),
             },
+            source: Source::Chain,
             cancel: Some(cancel),
         };
         self.chain_running += 1;

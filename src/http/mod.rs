@@ -30,6 +30,8 @@ pub struct HttpState {
     pub setup: Addr<NodeSetup>,
     /// The direct-run route's links.
     pub direct_run: DirectRunState,
+    /// What `/metrics` encodes.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// What `POST /api/serverless` needs.
@@ -62,7 +64,8 @@ pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::Servi
             .service(admin::mutable_config)
             .service(admin::executor_details)
             .service(admin::signed_registration_message)
-            .service(health);
+            .service(health)
+            .service(metrics);
     }
 }
 
@@ -75,4 +78,12 @@ async fn health(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(|_| ApiError::Unavailable)?;
     Ok(HttpResponse::Ok().json(status))
+}
+
+/// Prometheus text exposition of the node's metrics.
+#[get("/metrics")]
+async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.encode())
 }

@@ -23,6 +23,7 @@ use super::SchedulerLinks;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{Execution, RunInProcess, RunReport, ScheduleError};
+use crate::metrics::{Source, Unsigned};
 use crate::workerd::classify::Classified;
 use crate::workerd::process::ProcessJob;
 
@@ -55,6 +56,7 @@ pub(super) struct Job {
     /// The user's execution budget (the job's deadline).
     pub(super) budget: Duration,
     pub(super) waits: Waits,
+    pub(super) source: Source,
     /// Chain jobs: set when running is no longer needed (checked before workerd starts).
     pub(super) cancel: Option<Arc<AtomicBool>>,
 }
@@ -68,7 +70,14 @@ impl Job {
 
     /// The execution to sign; `total_time` is the user's time, capped at the budget (equal to
     /// it on a timeout).
-    fn finish(&self, outcome: JobOutcome, output: Vec<u8>, user_time: Duration) -> Execution {
+    fn finish(
+        &self,
+        links: &SchedulerLinks,
+        outcome: JobOutcome,
+        output: Vec<u8>,
+        user_time: Duration,
+    ) -> Execution {
+        links.metrics.ended(self.source, outcome.error_code());
         let total_time = match outcome {
             JobOutcome::Timeout => self.budget,
             _ => user_time.min(self.budget),
@@ -85,12 +94,13 @@ impl Job {
     }
 
     /// A verdict on the code before it ran: the time spent looking, capped at the budget.
-    fn verdict(&self, outcome: JobOutcome) -> Execution {
-        self.finish(outcome, Vec::new(), self.accepted.elapsed())
+    fn verdict(&self, links: &SchedulerLinks, outcome: JobOutcome) -> Execution {
+        self.finish(links, outcome, Vec::new(), self.accepted.elapsed())
     }
 
-    fn unsigned(&self, reason: String) -> ScheduleError {
-        warn!(job = %self.name, code_tx = %self.code_tx, %reason, "Job has no outcome; nothing is signed.");
+    fn unsigned(&self, links: &SchedulerLinks, cause: Unsigned, reason: String) -> ScheduleError {
+        links.metrics.unsigned(self.source, cause);
+        warn!(job = %self.name, code_tx = %self.code_tx, ?cause, %reason, "Job has no outcome; nothing is signed.");
         ScheduleError::Infrastructure(reason)
     }
 }
@@ -103,12 +113,22 @@ pub(super) async fn run_pipeline(
 ) -> Result<Execution, ScheduleError> {
     let code = match fetch_code(&links, &job).await {
         Ok(code) => code,
-        Err(Fetched::Verdict(outcome)) => return Ok(job.verdict(outcome)),
-        Err(Fetched::Unavailable(reason)) => return Err(job.unsigned(reason.into())),
+        Err(Fetched::Verdict(outcome)) => return Ok(job.verdict(&links, outcome)),
+        Err(Fetched::Unavailable(reason)) => {
+            return Err(job.unsigned(&links, Unsigned::CodeUnavailable, reason.into()))
+        }
     };
     let Ok(Ok(_slot)) = tokio::time::timeout_at(job.waits.slot_until, slots.acquire_owned()).await
     else {
-        return Err(job.unsigned("no execution slot before the job's waiting bound".into()));
+        let cause = match job.waits.hard_stop {
+            Some(_) => Unsigned::WindowClosed,
+            None => Unsigned::NoSlot,
+        };
+        return Err(job.unsigned(
+            &links,
+            cause,
+            "no execution slot before the job's waiting bound".into(),
+        ));
     };
     if job.cancelled() {
         return Err(ScheduleError::Cancelled);
@@ -120,19 +140,28 @@ pub(super) async fn run_pipeline(
             .hard_stop
             .is_some_and(|stop| Instant::now() >= stop)
         {
-            return Err(job.unsigned("the answer window closed before the job could run".into()));
+            return Err(job.unsigned(
+                &links,
+                Unsigned::WindowClosed,
+                "the answer window closed before the job could run".into(),
+            ));
         }
         match run_once(&links, &job, &code).await {
             Ok(RunReport {
                 classified: Classified::Outcome(outcome, output),
                 user_time,
-            }) => return Ok(job.finish(outcome, output, user_time)),
+            }) => return Ok(job.finish(&links, outcome, output, user_time)),
             Ok(RunReport {
                 classified: Classified::Crashed(reason),
                 user_time,
             }) if run == MAX_RUNS => {
                 warn!(job = %job.name, %reason, "workerd died again with this job: the user's abnormal end.");
-                return Ok(job.finish(JobOutcome::UncaughtException, Vec::new(), user_time));
+                return Ok(job.finish(
+                    &links,
+                    JobOutcome::UncaughtException,
+                    Vec::new(),
+                    user_time,
+                ));
             }
             Ok(RunReport {
                 classified: Classified::Crashed(reason),
@@ -145,10 +174,20 @@ pub(super) async fn run_pipeline(
             Err(reason) => last_fault = reason,
         }
         if run < MAX_RUNS {
+            links.metrics.retried();
             warn!(job = %job.name, reason = %last_fault, "Our fault, not the job's: running it once more in a fresh process.");
         }
     }
-    Err(job.unsigned(last_fault))
+    let window_closed = job
+        .waits
+        .hard_stop
+        .is_some_and(|stop| Instant::now() >= stop);
+    let cause = if window_closed {
+        Unsigned::WindowClosed
+    } else {
+        Unsigned::Infrastructure
+    };
+    Err(job.unsigned(&links, cause, last_fault))
 }
 
 /// Why there is no code to run.
