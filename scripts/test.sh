@@ -10,4 +10,6 @@ source scripts/lib/common.sh
 ensure_apt curl jq
 scripts/setup.sh
 scripts/lint.sh
+# The JavaScript that runs inside workerd, unit by unit (it also runs end to end in cargo's tests).
+node --test src/workerd/js/
 cargo test --all-targets 2>&1
