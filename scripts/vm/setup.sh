@@ -34,7 +34,7 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [[ ! -x /bin/busybox ]]; t
     ensure_apt --no-install-recommends qemu-system-x86 busybox-static \
         || die "apt-get install qemu-system-x86 busybox-static failed"
 fi
-/bin/busybox --list | grep -qx cpio || die "/bin/busybox has no cpio applet"
+/bin/busybox --list | grep -x cpio >/dev/null || die "/bin/busybox has no cpio applet"
 
 # ---------------------------------------------------------------- 2. kernel
 kernel_ok() {

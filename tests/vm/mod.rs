@@ -1,0 +1,178 @@
+//! Host side of the cgroup v2 VM tier: builds the guest test binaries with `cargo test --no-run`,
+//! writes the guest's plan, boots the VM through `scripts/vm/run.sh`, stops it by pid, and reads
+//! the guest's console markers (written by `scripts/vm/init`).
+//!
+//! Receives a list of [`GuestTest`]s; sends a plan file to the guest and SIGTERM to the VM's
+//! `timeout` process when the host deadline passes or the test panics. Invariant: a guest test
+//! counts as passed only with its own `@@vm-test NAME exit=0@@` marker, a libtest summary with at
+//! least one passed test, and the final `@@vm-done@@`; anything else fails with the console.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+/// One test binary run inside the VM.
+pub struct GuestTest {
+    /// The name in the markers and in failure messages.
+    pub name: &'static str,
+    /// What selects the binary for `cargo test --no-run`, e.g. `["--test", "cgroups"]`.
+    pub build: &'static [&'static str],
+    /// libtest arguments in the guest: filters, `--test-threads=1`, `--exact`, ….
+    pub args: &'static [&'static str],
+}
+
+/// How long QEMU may run (`timeout` in scripts/vm/run.sh); the host waits a little longer.
+const VM_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a stopped VM gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The guest tests' environment (KEY=VALUE words without spaces).
+const GUEST_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+                         HOME=/tmp RUST_BACKTRACE=1 SERVERLESS_EXECUTOR_TEST_CGROUP=v2";
+
+fn project() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The executable `cargo test --no-run <build>` makes (the same profile as this test, so under
+/// `cargo test --all-targets` it is already built and nothing is compiled).
+pub fn build_executable(test: &GuestTest) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
+        .args(test.build)
+        .current_dir(project())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo test --no-run {:?} failed", test.build);
+    let executables: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .collect();
+    match executables.as_slice() {
+        [one] => one.clone(),
+        other => panic!("{:?} must build exactly one test binary, built {other:?}", test.build),
+    }
+}
+
+/// The plan line for one guest test: "NAME PROGRAM ARG..." (scripts/vm/init splits on spaces).
+fn plan_line(test: &GuestTest, executable: &Path) -> String {
+    let words: Vec<String> = std::iter::once(test.name.to_owned())
+        .chain(std::iter::once(executable.display().to_string()))
+        .chain(test.args.iter().map(|arg| (*arg).to_owned()))
+        .collect();
+    for word in &words {
+        assert!(!word.is_empty() && !word.contains(char::is_whitespace), "plan word {word:?}");
+    }
+    words.join(" ") + "\n"
+}
+
+/// Sends SIGTERM to the VM's `timeout` process (which passes it on to QEMU), then SIGKILL.
+struct Vm {
+    child: Child,
+}
+
+impl Vm {
+    async fn stop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            if tokio::time::timeout(STOP_GRACE, self.child.wait()).await.is_err() {
+                let _ = self.child.kill().await;
+            }
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // A panic while the VM runs: SIGTERM by pid (kill_on_drop then sends SIGKILL).
+        if let Some(pid) = self.child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+}
+
+/// What one boot printed.
+pub struct Boot {
+    /// The serial console (the guest's output), then the host-side stderr of run.sh and QEMU.
+    pub console: String,
+    /// run.sh's exit status (QEMU's, or `timeout`'s 124).
+    pub status: Option<i32>,
+}
+
+/// Boots the VM once with `tests` and returns everything it printed.
+pub async fn boot(tests: &[GuestTest]) -> Boot {
+    let work = tempfile::tempdir().unwrap();
+    let plan: String = tests
+        .iter()
+        .map(|test| plan_line(test, &build_executable(test)))
+        .collect();
+    std::fs::write(work.path().join("plan"), plan).unwrap();
+    std::fs::write(work.path().join("plan.env"), GUEST_ENV).unwrap();
+    let child = Command::new(project().join("scripts/vm/run.sh"))
+        .arg(work.path())
+        .env("VM_TIMEOUT", VM_TIMEOUT.as_secs().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut vm = Vm { child };
+    let (mut stdout, mut stderr) = (vm.child.stdout.take().unwrap(), vm.child.stderr.take().unwrap());
+    let read_out = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text).await;
+        text
+    });
+    let read_err = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let started = Instant::now();
+    let status = match tokio::time::timeout(VM_TIMEOUT + STOP_GRACE, vm.child.wait()).await {
+        Ok(status) => status.unwrap().code(),
+        Err(_) => {
+            vm.stop().await;
+            None
+        }
+    };
+    let console = format!("{}{}", read_out.await.unwrap(), read_err.await.unwrap());
+    eprintln!("vm: ran for {:.1} s, status {status:?}\n{console}", started.elapsed().as_secs_f64());
+    Boot { console, status }
+}
+
+/// The exit status the guest reported for `name`, if it reported one.
+pub fn guest_exit(console: &str, name: &str) -> Option<i32> {
+    let prefix = format!("@@vm-test {name} exit=");
+    console.lines().find_map(|line| line.trim().strip_prefix(&prefix)?.strip_suffix("@@")?.parse().ok())
+}
+
+/// The first `@@vm-error …@@` the guest printed.
+pub fn guest_error(console: &str) -> Option<&str> {
+    console.lines().find_map(|line| line.trim().strip_prefix("@@vm-error ")?.strip_suffix("@@"))
+}
+
+/// How many tests the libtest summary of guest test `name` says passed.
+pub fn guest_passed(console: &str, name: &str) -> Option<u64> {
+    let start = format!("vm: running {name}: ");
+    let section = console.split(&start).nth(1)?;
+    let section = section.split("@@vm-test ").next()?;
+    let summary = section.lines().find_map(|line| line.strip_prefix("test result: ok. "))?;
+    summary.split(' ').next()?.parse().ok()
+}
+
+/// Whether the guest got through its whole plan.
+pub fn guest_done(console: &str) -> bool {
+    console.lines().any(|line| line.trim() == "@@vm-done@@")
+}
