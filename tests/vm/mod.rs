@@ -17,13 +17,13 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 /// One test binary run inside the VM.
-pub struct GuestTest {
+pub(crate) struct GuestTest {
     /// The name in the markers and in failure messages.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// What selects the binary for `cargo test --no-run`, e.g. `["--test", "cgroups"]`.
-    pub build: &'static [&'static str],
+    pub(crate) build: &'static [&'static str],
     /// libtest arguments in the guest: filters, `--test-threads=1`, `--exact`, ….
-    pub args: &'static [&'static str],
+    pub(crate) args: &'static [&'static str],
 }
 
 /// How long QEMU may run (`timeout` in scripts/vm/run.sh); the host waits a little longer.
@@ -41,9 +41,17 @@ fn project() -> &'static Path {
 
 /// The executable `cargo test --no-run <build>` makes (the same profile as this test, so under
 /// `cargo test --all-targets` it is already built and nothing is compiled).
-pub fn build_executable(test: &GuestTest) -> PathBuf {
+fn build_executable(test: &GuestTest) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(cargo)
+    let mut command = std::process::Command::new(cargo);
+    // The variables cargo sets for a running test would look like changed inputs to build
+    // scripts (ring's reads CARGO_MANIFEST_DIR) and rebuild half the dependency tree.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(set_for_running_tests) {
+            command.env_remove(key);
+        }
+    }
+    let output = command
         .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
         .args(test.build)
         .current_dir(project())
@@ -56,12 +64,26 @@ pub fn build_executable(test: &GuestTest) -> PathBuf {
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["profile"]["test"] == true)
         .filter_map(|message| message["executable"].as_str().map(PathBuf::from))
         .collect();
     match executables.as_slice() {
         [one] => one.clone(),
         other => panic!("{:?} must build exactly one test binary, built {other:?}", test.build),
     }
+}
+
+/// Whether `key` is one of the variables cargo sets for a test it runs (not a cargo setting).
+fn set_for_running_tests(key: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_"];
+    const NAMES: [&str; 5] = [
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|prefix| key.starts_with(prefix)) || NAMES.contains(&key)
 }
 
 /// The plan line for one guest test: "NAME PROGRAM ARG..." (scripts/vm/init splits on spaces).
@@ -102,15 +124,15 @@ impl Drop for Vm {
 }
 
 /// What one boot printed.
-pub struct Boot {
+pub(crate) struct Boot {
     /// The serial console (the guest's output), then the host-side stderr of run.sh and QEMU.
-    pub console: String,
+    pub(crate) console: String,
     /// run.sh's exit status (QEMU's, or `timeout`'s 124).
-    pub status: Option<i32>,
+    pub(crate) status: Option<i32>,
 }
 
 /// Boots the VM once with `tests` and returns everything it printed.
-pub async fn boot(tests: &[GuestTest]) -> Boot {
+pub(crate) async fn boot(tests: &[GuestTest]) -> Boot {
     let work = tempfile::tempdir().unwrap();
     let plan: String = tests
         .iter()
@@ -153,18 +175,18 @@ pub async fn boot(tests: &[GuestTest]) -> Boot {
 }
 
 /// The exit status the guest reported for `name`, if it reported one.
-pub fn guest_exit(console: &str, name: &str) -> Option<i32> {
+pub(crate) fn guest_exit(console: &str, name: &str) -> Option<i32> {
     let prefix = format!("@@vm-test {name} exit=");
     console.lines().find_map(|line| line.trim().strip_prefix(&prefix)?.strip_suffix("@@")?.parse().ok())
 }
 
 /// The first `@@vm-error …@@` the guest printed.
-pub fn guest_error(console: &str) -> Option<&str> {
+pub(crate) fn guest_error(console: &str) -> Option<&str> {
     console.lines().find_map(|line| line.trim().strip_prefix("@@vm-error ")?.strip_suffix("@@"))
 }
 
 /// How many tests the libtest summary of guest test `name` says passed.
-pub fn guest_passed(console: &str, name: &str) -> Option<u64> {
+pub(crate) fn guest_passed(console: &str, name: &str) -> Option<u64> {
     let start = format!("vm: running {name}: ");
     let section = console.split(&start).nth(1)?;
     let section = section.split("@@vm-test ").next()?;
@@ -173,6 +195,6 @@ pub fn guest_passed(console: &str, name: &str) -> Option<u64> {
 }
 
 /// Whether the guest got through its whole plan.
-pub fn guest_done(console: &str) -> bool {
+pub(crate) fn guest_done(console: &str) -> bool {
     console.lines().any(|line| line.trim() == "@@vm-done@@")
 }
