@@ -18,12 +18,21 @@ use vm::GuestTest;
 /// The test binaries run inside the VM, in this order, in one boot.
 const GUEST_TESTS: &[GuestTest] = &[
     // The whole cgroup backend suite: join, limits, OOM, pids, fork bomb, cgroup.kill, cleanup.
-    GuestTest { name: "cgroups", build: &["--test", "cgroups"], args: &[] },
+    GuestTest {
+        name: "cgroups",
+        build: &["--test", "cgroups"],
+        args: &[],
+    },
 ];
 
 #[tokio::test]
 async fn guest_tests_pass_on_a_pure_cgroup_v2_kernel() {
     let boot = vm::boot(GUEST_TESTS).await;
+    assert!(
+        vm::guest_booted(&boot.console),
+        "the VM did not boot (run.sh status {:?}; console above)",
+        boot.status
+    );
     if let Some(error) = vm::guest_error(&boot.console) {
         panic!("the VM could not set up the guest: {error} (console above)");
     }
@@ -31,10 +40,21 @@ async fn guest_tests_pass_on_a_pure_cgroup_v2_kernel() {
         let exit = vm::guest_exit(&boot.console, test.name);
         assert_eq!(exit, Some(0), "guest test {} (console above)", test.name);
         let passed = vm::guest_passed(&boot.console, test.name).unwrap_or(0);
-        assert!(passed > 0, "guest test {} ran no test (console above)", test.name);
+        assert!(
+            passed > 0,
+            "guest test {} ran no test (console above)",
+            test.name
+        );
     }
-    assert!(vm::guest_done(&boot.console), "the guest did not finish its plan (console above)");
-    assert_eq!(boot.status, Some(0), "QEMU exit status (124: timed out; console above)");
+    assert!(
+        vm::guest_done(&boot.console),
+        "the guest did not finish its plan (console above)"
+    );
+    assert_eq!(
+        boot.status,
+        Some(0),
+        "QEMU exit status (124: timed out; console above)"
+    );
 }
 
 #[test]
@@ -54,9 +74,12 @@ test result: FAILED. 1 passed; 1 failed; 0 ignored
     assert_eq!(vm::guest_exit(console, "other"), None);
     assert_eq!(vm::guest_passed(console, "cgroups"), Some(9));
     assert_eq!(vm::guest_passed(console, "jail"), None);
-    assert!(vm::guest_done(console));
+    assert!(vm::guest_booted(console) && vm::guest_done(console));
     assert_eq!(vm::guest_error(console), None);
     let broken = "@@vm-error mount 9p host@@\n";
     assert_eq!(vm::guest_error(broken), Some("mount 9p host"));
     assert!(!vm::guest_done(broken));
+    assert!(!vm::guest_booted(
+        "vm: ERROR: no kernel in .tools/vm/kernel\n"
+    ));
 }

@@ -64,7 +64,12 @@ where
     });
     if let Ok(expected) = std::env::var(EXPECT_VERSION) {
         let version = format!("{:?}", cgroups.version()).to_lowercase();
-        assert_eq!(version, expected, "{EXPECT_VERSION}: {}", cgroups.describe());
+        assert_eq!(
+            version,
+            expected,
+            "{EXPECT_VERSION}: {}",
+            cgroups.describe()
+        );
     }
     let outcome = AssertUnwindSafe(test(cgroups.clone())).catch_unwind().await;
     let left = cgroups.clean_stale().await;
@@ -267,7 +272,11 @@ async fn allocating_past_the_memory_limit_is_seen_as_oom() {
         let status = child.wait().await.unwrap();
         assert!(!status.success(), "{status:?}");
         if cgroups.describe().contains("oom_group yes") {
-            assert_eq!(status.signal(), Some(9), "memory.oom.group kills the shell too");
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "memory.oom.group kills the shell too"
+            );
         }
         assert!(job.oom_killed().unwrap(), "the kernel counted an OOM kill");
         kill_wait_remove(&job).await;

@@ -9,12 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
 
 /// One test binary run inside the VM.
 pub(crate) struct GuestTest {
@@ -52,14 +53,22 @@ fn build_executable(test: &GuestTest) -> PathBuf {
         }
     }
     let output = command
-        .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
         .args(test.build)
         .current_dir(project())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(output.status.success(), "cargo test --no-run {:?} failed", test.build);
+    assert!(
+        output.status.success(),
+        "cargo test --no-run {:?} failed",
+        test.build
+    );
     let executables: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -69,7 +78,10 @@ fn build_executable(test: &GuestTest) -> PathBuf {
         .collect();
     match executables.as_slice() {
         [one] => one.clone(),
-        other => panic!("{:?} must build exactly one test binary, built {other:?}", test.build),
+        other => panic!(
+            "{:?} must build exactly one test binary, built {other:?}",
+            test.build
+        ),
     }
 }
 
@@ -93,7 +105,10 @@ fn plan_line(test: &GuestTest, executable: &Path) -> String {
         .chain(test.args.iter().map(|arg| (*arg).to_owned()))
         .collect();
     for word in &words {
-        assert!(!word.is_empty() && !word.contains(char::is_whitespace), "plan word {word:?}");
+        assert!(
+            !word.is_empty() && !word.contains(char::is_whitespace),
+            "plan word {word:?}"
+        );
     }
     words.join(" ") + "\n"
 }
@@ -107,7 +122,10 @@ impl Vm {
     async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-            if tokio::time::timeout(STOP_GRACE, self.child.wait()).await.is_err() {
+            if tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_err()
+            {
                 let _ = self.child.kill().await;
             }
         }
@@ -150,17 +168,12 @@ pub(crate) async fn boot(tests: &[GuestTest]) -> Boot {
         .spawn()
         .unwrap();
     let mut vm = Vm { child };
-    let (mut stdout, mut stderr) = (vm.child.stdout.take().unwrap(), vm.child.stderr.take().unwrap());
-    let read_out = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text).await;
-        text
-    });
-    let read_err = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
+    let (mut stdout, mut stderr) = (
+        vm.child.stdout.take().unwrap(),
+        vm.child.stderr.take().unwrap(),
+    );
+    let read_out = tokio::spawn(async move { read_all(&mut stdout).await });
+    let read_err = tokio::spawn(async move { read_all(&mut stderr).await });
     let started = Instant::now();
     let status = match tokio::time::timeout(VM_TIMEOUT + STOP_GRACE, vm.child.wait()).await {
         Ok(status) => status.unwrap().code(),
@@ -169,20 +182,43 @@ pub(crate) async fn boot(tests: &[GuestTest]) -> Boot {
             None
         }
     };
-    let console = format!("{}{}", read_out.await.unwrap(), read_err.await.unwrap());
-    eprintln!("vm: ran for {:.1} s, status {status:?}\n{console}", started.elapsed().as_secs_f64());
+    let (out, err) = tokio::time::timeout(STOP_GRACE, async {
+        (read_out.await.unwrap(), read_err.await.unwrap())
+    })
+    .await
+    .expect("the VM's output closed after it stopped");
+    let console = format!("{out}{err}");
+    eprintln!(
+        "vm: ran for {:.1} s, status {status:?}\n{console}",
+        started.elapsed().as_secs_f64()
+    );
     Boot { console, status }
+}
+
+/// Everything a pipe gives until it closes, as text (a serial console may carry stray bytes).
+async fn read_all(pipe: &mut (impl AsyncRead + Unpin)) -> String {
+    let mut bytes = Vec::new();
+    let _ = pipe.read_to_end(&mut bytes).await;
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The exit status the guest reported for `name`, if it reported one.
 pub(crate) fn guest_exit(console: &str, name: &str) -> Option<i32> {
     let prefix = format!("@@vm-test {name} exit=");
-    console.lines().find_map(|line| line.trim().strip_prefix(&prefix)?.strip_suffix("@@")?.parse().ok())
+    console.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(&prefix)?
+            .strip_suffix("@@")?
+            .parse()
+            .ok()
+    })
 }
 
 /// The first `@@vm-error …@@` the guest printed.
 pub(crate) fn guest_error(console: &str) -> Option<&str> {
-    console.lines().find_map(|line| line.trim().strip_prefix("@@vm-error ")?.strip_suffix("@@"))
+    console
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("@@vm-error ")?.strip_suffix("@@"))
 }
 
 /// How many tests the libtest summary of guest test `name` says passed.
@@ -190,8 +226,15 @@ pub(crate) fn guest_passed(console: &str, name: &str) -> Option<u64> {
     let start = format!("vm: running {name}: ");
     let section = console.split(&start).nth(1)?;
     let section = section.split("@@vm-test ").next()?;
-    let summary = section.lines().find_map(|line| line.strip_prefix("test result: ok. "))?;
+    let summary = section
+        .lines()
+        .find_map(|line| line.strip_prefix("test result: ok. "))?;
     summary.split(' ').next()?.parse().ok()
+}
+
+/// Whether the guest's /init got as far as running tests (it prints "vm: kernel …" first).
+pub(crate) fn guest_booted(console: &str) -> bool {
+    console.lines().any(|line| line.starts_with("vm: kernel "))
 }
 
 /// Whether the guest got through its whole plan.
