@@ -13,16 +13,16 @@
 
 mod vm;
 
-use vm::GuestTest;
+use vm::{guest, GuestTest};
 
-/// The test binaries run inside the VM, in this order, in one boot.
+/// The test binaries run inside the VM, in this order, in one boot:
+/// `guest(name, cargo test --no-run selector, libtest arguments in the guest)`.
 const GUEST_TESTS: &[GuestTest] = &[
-    // The whole cgroup backend suite: join, limits, OOM, pids, fork bomb, cgroup.kill, cleanup.
-    GuestTest {
-        name: "cgroups",
-        build: &["--test", "cgroups"],
-        args: &[],
-    },
+    // The cgroup backend on the real v2 interface: join, limits, OOM, pids, fork bomb,
+    // cgroup.kill, a nested parent, stale cleanup (and detection must say v2).
+    guest("cgroups", &["--test", "cgroups"], &[]),
+    // The backend's unit tests (a fake cgroupfs in a tempdir): they must not depend on the host.
+    guest("cgroup-unit", &["--lib"], &["cgroup::"]),
 ];
 
 #[tokio::test]

@@ -27,6 +27,15 @@ pub(crate) struct GuestTest {
     pub(crate) args: &'static [&'static str],
 }
 
+/// A [`GuestTest`] in one line, for the list in tests/cgroup_v2_vm.rs.
+pub(crate) const fn guest(
+    name: &'static str,
+    build: &'static [&'static str],
+    args: &'static [&'static str],
+) -> GuestTest {
+    GuestTest { name, build, args }
+}
+
 /// How long QEMU may run (`timeout` in scripts/vm/run.sh); the host waits a little longer.
 const VM_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a stopped VM gets between SIGTERM and SIGKILL.
