@@ -29,11 +29,11 @@ die() { echo "setup: vm: ERROR: $*" >&2; exit 1; }
 source "$ROOT/scripts/lib/common.sh"
 
 # ---------------------------------------------------------------- 1. packages
-if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [[ ! -x /bin/busybox ]]; then
-    say "installing qemu-system-x86 and busybox-static (first run: ~20 MB download)"
-    ensure_apt --no-install-recommends qemu-system-x86 busybox-static \
-        || die "apt-get install qemu-system-x86 busybox-static failed"
-fi
+# ensure_apt asks dpkg first, so this costs nothing once they are installed (and it replaces a
+# dynamically linked `busybox` package, which could not run in the initramfs).
+ensure_apt --no-install-recommends qemu-system-x86 busybox-static \
+    || die "apt-get install qemu-system-x86 busybox-static failed"
+! ldd /bin/busybox >/dev/null 2>&1 || die "/bin/busybox is dynamically linked (the initramfs needs busybox-static)"
 /bin/busybox --list | grep -x cpio >/dev/null || die "/bin/busybox has no cpio applet"
 
 # ---------------------------------------------------------------- 2. kernel
@@ -96,7 +96,8 @@ mkdir -p "$ROOT/.tools"
 work=$(mktemp -d "$ROOT/.tools/vm-unpack.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 say "downloading $package (~70 MB) and unpacking it (not installed)"
-(cd "$work" && apt-get download -qq "$package" 2>&1 | grep -v 'Download is performed unsandboxed' || true)
+# (as root apt warns that it downloads "unsandboxed"; the check below is what counts)
+(cd "$work" && apt-get download -qq "$package" 2>&1) | grep -v 'Download is performed unsandboxed' || true
 deb=$(find "$work" -maxdepth 1 -name "${package}_*.deb" | head -n 1)
 [[ -n "$deb" ]] || die "apt-get download $package gave no .deb"
 dpkg-deb -x "$deb" "$work/root"
