@@ -21,6 +21,8 @@ const GUEST_TESTS: &[GuestTest] = &[
     // The cgroup backend on the real v2 interface: join, limits, OOM, pids, fork bomb,
     // cgroup.kill, a nested parent, stale cleanup (and detection must say v2).
     guest("cgroups", &["--test", "cgroups"], &[]),
+    // What only pure v2 has: the no-internal-process rule on a container's namespace root.
+    guest("cgroups_v2", &["--test", "cgroups_v2"], &[]),
     // The backend's unit tests (a fake cgroupfs in a tempdir): they must not depend on the host.
     guest("cgroup-unit", &["--lib"], &["cgroup::"]),
 ];
