@@ -96,9 +96,17 @@ mkdir -p "$ROOT/.tools"
 work=$(mktemp -d "$ROOT/.tools/vm-unpack.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 say "downloading $package (~70 MB) and unpacking it (not installed)"
-# (as root apt warns that it downloads "unsandboxed"; the check below is what counts)
-(cd "$work" && apt-get download -qq "$package" 2>&1) | grep -v 'Download is performed unsandboxed' || true
-deb=$(find "$work" -maxdepth 1 -name "${package}_*.deb" | head -n 1)
+# As root apt warns that it downloads "unsandboxed"; the .deb found afterwards is what counts.
+download() {
+    (cd "$work" && apt-get download -qq "$package" 2>&1) | grep -v 'Download is performed unsandboxed' >&2 || true
+    find "$work" -maxdepth 1 -name "${package}_*.deb" | head -n 1
+}
+deb=$(download)
+if [[ -z "$deb" ]]; then
+    say "download failed; refreshing apt's lists once (they may name a version the mirror dropped)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    deb=$(download)
+fi
 [[ -n "$deb" ]] || die "apt-get download $package gave no .deb"
 dpkg-deb -x "$deb" "$work/root"
 image="$work/root/boot/vmlinuz-$release"
