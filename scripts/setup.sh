@@ -11,6 +11,8 @@
 # 3. Compiles contracts/ into build/contracts/<Name>.json (node scripts/compile-contracts.mjs;
 #    only when a .sol file changed, or with --force).
 # 4. Reports the cgroup hierarchies it finds (report only; never fails on cgroups).
+# 5. Installs the cgroup v2 VM test tier's QEMU, busybox and Debian kernel (scripts/vm/setup.sh;
+#    apt is skipped when .tools/vm/kernel/ is complete).
 set -euo pipefail
 
 START_NS=$(date +%s%N)
@@ -167,6 +169,10 @@ else
     warn "no $CG: cgroup limits will not be available"
 fi
 
+# ---------------------------------------------------------------- 5. VM test tier
+"$ROOT/scripts/vm/setup.sh" || die "the cgroup v2 VM tier could not be set up (scripts/vm/setup.sh)"
+VM_KERNEL=$(cat "$TOOLS/vm/kernel/release")
+
 # ---------------------------------------------------------------- summary
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
-say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY"
+say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"

@@ -26,6 +26,8 @@ use tokio::time::{sleep, Instant};
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const ROOT: &str = "/sys/fs/cgroup";
 const MIB: u64 = 1 << 20;
+/// Set (to `v2`) by the VM tier (tests/cgroup_v2_vm.rs): detection must find that version.
+const EXPECT_VERSION: &str = "SERVERLESS_EXECUTOR_TEST_CGROUP";
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -60,6 +62,15 @@ where
             chain(&error)
         )
     });
+    if let Ok(expected) = std::env::var(EXPECT_VERSION) {
+        let version = format!("{:?}", cgroups.version()).to_lowercase();
+        assert_eq!(
+            version,
+            expected,
+            "{EXPECT_VERSION}: {}",
+            cgroups.describe()
+        );
+    }
     let outcome = AssertUnwindSafe(test(cgroups.clone())).catch_unwind().await;
     let left = cgroups.clean_stale().await;
     let removed = cgroups.remove_parent();
@@ -260,6 +271,13 @@ async fn allocating_past_the_memory_limit_is_seen_as_oom() {
         let mut child = spawn_in(&job, "head -c 200M /dev/zero | tail > /dev/null");
         let status = child.wait().await.unwrap();
         assert!(!status.success(), "{status:?}");
+        if cgroups.describe().contains("oom_group yes") {
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "memory.oom.group kills the shell too"
+            );
+        }
         assert!(job.oom_killed().unwrap(), "the kernel counted an OOM kill");
         kill_wait_remove(&job).await;
 
@@ -357,4 +375,26 @@ async fn clean_stale_kills_and_removes_leftovers_of_a_crash() {
         assert_eq!(restarted.clean_stale().await.unwrap(), 0);
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_nested_parent_is_enabled_at_every_level() {
+    let outer = format!("serverless-executor-test-{}-nested", std::process::id());
+    let cgroups = detect(Path::new(MOUNTINFO), &format!("{outer}/inner")).unwrap();
+    let job = cgroups.create("job-1", &limits(64 * MIB, 16)).unwrap();
+    let mut child = spawn_in(&job, "exec sleep 60");
+    joined(&job, &child).await;
+    if cgroups.version() == CgroupVersion::V2 {
+        let control = read(&Path::new(ROOT).join(&outer).join("cgroup.subtree_control"));
+        let enabled: Vec<&str> = control.split_whitespace().collect();
+        for controller in ["memory", "cpu", "pids"] {
+            assert!(enabled.contains(&controller), "{outer}: {control}");
+        }
+    }
+    kill_wait_remove(&job).await;
+    assert_eq!(child.wait().await.unwrap().signal(), Some(9));
+    cgroups.remove_parent().unwrap();
+    for dir in cgroups.parent_dirs() {
+        std::fs::remove_dir(dir.parent().unwrap()).unwrap();
+    }
 }

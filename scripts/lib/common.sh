@@ -19,7 +19,10 @@ wait_for() {
 }
 
 # Installs Debian packages that are missing (idempotent; apt-get update only when needed).
+#   ensure_apt [--no-install-recommends] PACKAGE...
 ensure_apt() {
+    local options=()
+    if [[ "${1:-}" == --no-install-recommends ]]; then options+=("$1"); shift; fi
     local missing=()
     local pkg
     for pkg in "$@"; do
@@ -28,5 +31,5 @@ ensure_apt() {
     (( ${#missing[@]} == 0 )) && return 0
     echo "installing Debian packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
 }

@@ -231,3 +231,24 @@ fn remove_is_a_plain_rmdir_and_idempotent() {
     assert!(!dir.exists());
     job.remove().unwrap();
 }
+
+#[test]
+fn only_a_non_root_mount_root_is_vacated() {
+    // The kernel's root cgroup (no cgroup.type) may hold processes: left alone.
+    let fake = FakeRoot::new(ALL, &KERNEL_FILES);
+    stdfs::write(fake.root().join("cgroup.procs"), "1\n").unwrap();
+    fake.detect("executor").unwrap();
+    assert!(!fake.root().join(v2::MOUNT_ROOT_LEAF).exists());
+
+    // A namespace root (cgroup.type) holding a process: it is written into the leaf. A tempdir
+    // does not move it, so detection gives up after its rounds and says why.
+    stdfs::write(fake.root().join("cgroup.type"), "domain\n").unwrap();
+    let error = fake.detect("executor").unwrap_err().to_string();
+    assert!(error.contains("still holds processes"), "{error}");
+    let leaf = fake.root().join(v2::MOUNT_ROOT_LEAF);
+    assert_eq!(read(&leaf.join("cgroup.procs")), "1");
+
+    // Once empty, detection goes on as before.
+    stdfs::write(fake.root().join("cgroup.procs"), "").unwrap();
+    fake.detect("executor").unwrap();
+}

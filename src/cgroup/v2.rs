@@ -4,8 +4,10 @@
 //! Receives directories and [`CgroupLimits`] from [`super::Cgroups`] and [`super::JobCgroup`];
 //! writes cgroupfs files only. Invariants: controllers are enabled top-down (root first, then
 //! every ancestor down to our parent), so a job leaf always has `memory.*`, `cpu.*` and `pids.*`;
-//! our parent never holds processes (the "no internal processes" rule); OOM evidence is read by
-//! key from `memory.events`, never by line index.
+//! our parent never holds processes (the "no internal processes" rule), and neither does a mount
+//! root that is a non-root cgroup (a container's cgroup namespace root: its processes, the node's
+//! included, are moved to a leaf first); OOM evidence is read by key from `memory.events`, never
+//! by line index.
 
 use std::path::Path;
 
@@ -14,6 +16,13 @@ use super::{fs, Capabilities, CgroupError, CgroupLimits, CgroupVersion, CpuQuota
 
 /// Controllers every job needs, in the form `cgroup.subtree_control` takes.
 const ENABLE: &str = "+memory +cpu +pids";
+
+/// The leaf, beside our parent, that takes the processes of a mount root which is not the
+/// kernel's root cgroup (see [`vacate_mount_root`]).
+pub(crate) const MOUNT_ROOT_LEAF: &str = "serverless-executor.init";
+
+/// How many list-and-move rounds [`vacate_mount_root`] makes while processes keep forking.
+const VACATE_ROUNDS: usize = 100;
 
 /// The controllers named in a `cgroup.controllers` text that a job needs but are absent.
 pub(crate) fn missing_controllers(controllers: &str) -> Vec<&'static str> {
@@ -43,6 +52,7 @@ pub(crate) fn prepare(
     }
     let dir = mount.join(parent);
     fs::ensure_dir(&dir)?;
+    vacate_mount_root(mount)?;
     let mut level = mount.to_path_buf();
     fs::write(&level.join("cgroup.subtree_control"), ENABLE)?;
     for part in parent.components() {
@@ -64,6 +74,40 @@ pub(crate) fn prepare(
         oom_group: dir.join("memory.oom.group").exists(),
     };
     Ok((Hierarchies::single(CgroupVersion::V2, dir), capabilities))
+}
+
+/// Moves every process out of a mount root that is a non-root cgroup (the root of a container's
+/// cgroup namespace, where the node itself usually sits) into [`MOUNT_ROOT_LEAF`]: the kernel's
+/// no-internal-process rule refuses `cgroup.subtree_control` writes (EBUSY) in a non-root cgroup
+/// that holds processes. The kernel's root cgroup (it has no `cgroup.type`) is exempt from the
+/// rule and left alone. Processes that exit meanwhile are fine.
+pub(crate) fn vacate_mount_root(mount: &Path) -> Result<(), CgroupError> {
+    if !mount.join("cgroup.type").exists() {
+        return Ok(());
+    }
+    let procs = mount.join("cgroup.procs");
+    let leaf = mount.join(MOUNT_ROOT_LEAF);
+    for _ in 0..VACATE_ROUNDS {
+        let pids = fs::read_pids(&procs)?;
+        if pids.is_empty() {
+            return Ok(());
+        }
+        fs::ensure_dir(&leaf)?;
+        for pid in pids {
+            match fs::write(&leaf.join("cgroup.procs"), &pid.to_string()) {
+                Err(CgroupError::Write { source, .. })
+                    if source.raw_os_error() == Some(nix::libc::ESRCH) => {}
+                other => other?,
+            }
+        }
+    }
+    Err(CgroupError::Unsupported {
+        missing: format!(
+            "{} still holds processes after {VACATE_ROUNDS} rounds of moving them to {}:              controllers cannot be enabled below a populated non-root cgroup",
+            mount.display(),
+            leaf.display()
+        ),
+    })
 }
 
 /// Writes a job's limits into its fresh leaf `dir`.
