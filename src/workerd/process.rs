@@ -90,14 +90,13 @@ impl JobProcess {
         let dir = settings.job_root.join(&name);
         write_process_files(&dir)?;
         let started = Self::spawn_in(settings, &dir, &cgroup, listener);
-        let (child, control, port) = match started {
+        let (mut child, control, port) = match started {
             Ok(started) => started,
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(error);
             }
         };
-        let mut child = child;
         let stderr = child
             .stderr
             .take()
