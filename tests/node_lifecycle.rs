@@ -111,3 +111,87 @@ async fn a_clean_shutdown_leaves_no_process_cgroup_or_job_directory() {
     }
     assert!(node.logs().contains("Node stopped."), "{}", node.logs());
 }
+
+/// The pipe inodes among a process's descriptors, by descriptor number.
+fn pipes_of(pid: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let target = target.to_string_lossy().to_string();
+            let fd = entry.file_name().to_string_lossy().parse().ok()?;
+            target.starts_with("pipe:").then_some((fd, target))
+        })
+        .collect()
+}
+
+/// Every workerd process below `pid` (children and their children).
+fn workerd_below(pid: u32) -> Vec<u32> {
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|child| child.parse().ok())
+            .collect()
+    };
+    let mut found = Vec::new();
+    let mut todo = children(pid);
+    while let Some(next) = todo.pop() {
+        let command = std::fs::read(format!("/proc/{next}/cmdline")).unwrap_or_default();
+        let command = String::from_utf8_lossy(&command).to_string();
+        if command.contains("workerd") && !command.contains("sandbox-exec") {
+            found.push(next);
+        }
+        todo.extend(children(next));
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_job_process_holds_another_job_processs_pipes() {
+    let chain = TestChain::start().await;
+    let options = NodeOptions {
+        execution_mode: Some("isolate"),
+        extra_config: Some(json!({"warm_processes": 3})),
+        ..NodeOptions::default()
+    };
+    let node = TestNode::start(&chain, options).await;
+    wait_until(
+        Duration::from_secs(30),
+        "three warm workerd processes",
+        || {
+            let count = workerd_below(node.pid()).len();
+            async move { count >= 3 }
+        },
+    )
+    .await;
+    let processes = workerd_below(node.pid());
+    // Each process's own pipes: its stderr (fd 2) and its control pipe (fd 4).
+    let own: Vec<(u32, Vec<String>)> = processes
+        .iter()
+        .map(|&pid| {
+            let mine = pipes_of(pid)
+                .into_iter()
+                .filter(|(fd, _)| *fd == 2 || *fd == 4)
+                .map(|(_, pipe)| pipe)
+                .collect();
+            (pid, mine)
+        })
+        .collect();
+    for &(pid, _) in &own {
+        let held: Vec<String> = pipes_of(pid).into_iter().map(|(_, pipe)| pipe).collect();
+        for (other, theirs) in &own {
+            if *other == pid {
+                continue;
+            }
+            let leaked: Vec<_> = theirs.iter().filter(|pipe| held.contains(pipe)).collect();
+            assert!(
+                leaked.is_empty(),
+                "workerd {pid} holds pipes of workerd {other}: {leaked:?}"
+            );
+        }
+    }
+}
