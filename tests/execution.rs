@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -399,22 +400,6 @@ fn receipt_digest(
         }),
     );
     typed.encode_eip712().unwrap()
-}
-
-/// Every test above, once per execution mode: all modes must give the same outputs and
-/// outcome codes.
-macro_rules! in_every_mode {
-    ($($test:ident),* $(,)?) => {
-        mod cold {
-            $( #[tokio::test] async fn $test() { super::$test("cold").await } )*
-        }
-        mod prewarmed {
-            $( #[tokio::test] async fn $test() { super::$test("prewarmed").await } )*
-        }
-        mod isolate {
-            $( #[tokio::test] async fn $test() { super::$test("isolate").await } )*
-        }
-    };
 }
 
 in_every_mode!(

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -249,20 +250,6 @@ async fn a_code_transaction_mined_during_the_wait_runs(mode: &'static str) {
         "{}",
         node.logs()
     );
-}
-
-macro_rules! in_every_mode {
-    ($($test:ident),* $(,)?) => {
-        mod cold {
-            $( #[tokio::test] async fn $test() { super::$test("cold").await } )*
-        }
-        mod prewarmed {
-            $( #[tokio::test] async fn $test() { super::$test("prewarmed").await } )*
-        }
-        mod isolate {
-            $( #[tokio::test] async fn $test() { super::$test("isolate").await } )*
-        }
-    };
 }
 
 in_every_mode!(

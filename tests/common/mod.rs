@@ -4,6 +4,23 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+/// Every listed test (an `async fn(mode: &'static str)`), once per execution mode: all modes
+/// must give the same outputs and outcome codes. Use with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! in_every_mode {
+    ($($test:ident),* $(,)?) => {
+        mod cold {
+            $( #[tokio::test] async fn $test() { super::$test("cold").await } )*
+        }
+        mod prewarmed {
+            $( #[tokio::test] async fn $test() { super::$test("prewarmed").await } )*
+        }
+        mod isolate {
+            $( #[tokio::test] async fn $test() { super::$test("isolate").await } )*
+        }
+    };
+}
+
 pub mod contracts;
 pub mod jobs;
 pub mod proxy;
