@@ -8,6 +8,7 @@
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// Where a job came from.
@@ -30,6 +31,32 @@ pub enum Unsigned {
     WindowClosed,
     /// Our own fault, twice (start, launcher, loader, a crash we may have caused).
     Infrastructure,
+}
+
+/// A phase of a job, timed on its own: where the node's time goes.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Phase {
+    /// Getting the code (a cache hit costs nothing; a miss is an RPC round).
+    CodeFetch,
+    /// Waiting for an execution slot.
+    SlotWait,
+    /// Taking an idle warm process.
+    ProcessWarm,
+    /// Starting a process on the job's path (`cold`, or a warm pool that ran dry).
+    ProcessStart,
+    /// The user's code, from hand-over to its end.
+    UserExecution,
+    /// Classifying and handing the process back (or ending it).
+    Settle,
+    /// From acceptance to the outcome (signing excluded).
+    EndToEnd,
+}
+
+/// Labels of a phase.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// Which phase.
+    pub phase: Phase,
 }
 
 /// Labels of a job's end.
@@ -57,6 +84,7 @@ pub struct Metrics {
     jobs_ended: Family<EndLabels, Counter>,
     jobs_unsigned: Family<UnsignedLabels, Counter>,
     retries: Counter,
+    phases: Family<PhaseLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -65,6 +93,15 @@ impl Default for Metrics {
         let jobs_ended = Family::<EndLabels, Counter>::default();
         let jobs_unsigned = Family::<UnsignedLabels, Counter>::default();
         let retries = Counter::default();
+        // 0.1 ms to ≈ 26 s, doubling.
+        let phases = Family::<PhaseLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 19))
+        });
+        registry.register(
+            "executor_job_phase_seconds",
+            "Time of each phase of a job",
+            phases.clone(),
+        );
         registry.register(
             "executor_jobs_ended",
             "Jobs that ended with an outcome (signed), by source and outcome code",
@@ -85,6 +122,7 @@ impl Default for Metrics {
             jobs_ended,
             jobs_unsigned,
             retries,
+            phases,
         }
     }
 }
@@ -102,6 +140,13 @@ impl Metrics {
         self.jobs_unsigned
             .get_or_create(&UnsignedLabels { source, cause })
             .inc();
+    }
+
+    /// Records how long a phase took.
+    pub fn phase(&self, phase: Phase, took: std::time::Duration) {
+        self.phases
+            .get_or_create(&PhaseLabels { phase })
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a retried run.
@@ -128,6 +173,7 @@ mod tests {
         metrics.ended(Source::Chain, 7);
         metrics.ended(Source::Chain, 7);
         metrics.unsigned(Source::Direct, Unsigned::NoSlot);
+        metrics.phase(Phase::UserExecution, std::time::Duration::from_millis(3));
         let text = metrics.encode();
         assert!(
             text.contains(r#"executor_jobs_ended_total{source="Chain",outcome="7"} 2"#),
@@ -135,6 +181,12 @@ mod tests {
         );
         assert!(
             text.contains(r#"executor_jobs_unsigned_total{source="Direct",cause="NoSlot"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"executor_job_phase_seconds_bucket{le="0.0032",phase="UserExecution"} 1"#
+            ),
             "{text}"
         );
     }

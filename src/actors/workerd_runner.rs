@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::ExecutionMode;
-use crate::messages::jobs::{RunInProcess, RunReport};
+use crate::messages::jobs::{Acquired, RunInProcess, RunReport};
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::classify;
 use crate::workerd::process::{JobProcess, ProcessRun};
@@ -237,9 +237,15 @@ impl Handler<RunInProcess> for WorkerdRunner {
         let isolate = self.pool.mode == ExecutionMode::Isolate;
         let quota = self.pool.jobs_per_process;
         let run = async move {
+            let asked = Instant::now();
+            let warm = idle.is_some();
             let mut process = match idle {
                 Some(process) => process,
                 None => starter.start().await?,
+            };
+            let acquired = Acquired {
+                warm,
+                took: asked.elapsed(),
             };
             let serve_again = |process: &JobProcess| isolate && process.jobs_served() + 1 < quota;
             let name = msg.job.name.clone();
@@ -263,6 +269,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
             let report = RunReport {
                 classified,
                 user_time: run.user_time,
+                acquired,
             };
             Ok((process, run.reusable, report))
         };

@@ -40,6 +40,17 @@ pub struct RunReport {
     /// The user's execution time: from handing the job to a serving process to its end,
     /// capped at the budget.
     pub user_time: Duration,
+    /// Getting the process: an idle warm one, or a start on the job's path.
+    pub acquired: Acquired,
+}
+
+/// How a run got its process, and how long that took (the node's time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acquired {
+    /// An idle warm process was ready.
+    pub warm: bool,
+    /// From the request to a serving process.
+    pub took: Duration,
 }
 
 /// How a job ended: always a valid answer to sign.

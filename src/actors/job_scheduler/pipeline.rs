@@ -23,7 +23,7 @@ use super::SchedulerLinks;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{Execution, RunInProcess, RunReport, ScheduleError};
-use crate::metrics::{Source, Unsigned};
+use crate::metrics::{Phase, Source, Unsigned};
 use crate::workerd::classify::Classified;
 use crate::workerd::process::ProcessJob;
 
@@ -78,6 +78,9 @@ impl Job {
         user_time: Duration,
     ) -> Execution {
         links.metrics.ended(self.source, outcome.error_code());
+        links
+            .metrics
+            .phase(Phase::EndToEnd, self.accepted.elapsed());
         let total_time = match outcome {
             JobOutcome::Timeout => self.budget,
             _ => user_time.min(self.budget),
@@ -111,15 +114,20 @@ pub(super) async fn run_pipeline(
     slots: Arc<Semaphore>,
     job: Job,
 ) -> Result<Execution, ScheduleError> {
-    let code = match fetch_code(&links, &job).await {
+    let fetching = Instant::now();
+    let code = fetch_code(&links, &job).await;
+    links.metrics.phase(Phase::CodeFetch, fetching.elapsed());
+    let code = match code {
         Ok(code) => code,
         Err(Fetched::Verdict(outcome)) => return Ok(job.verdict(&links, outcome)),
         Err(Fetched::Unavailable(reason)) => {
             return Err(job.unsigned(&links, Unsigned::CodeUnavailable, reason.into()))
         }
     };
-    let Ok(Ok(_slot)) = tokio::time::timeout_at(job.waits.slot_until, slots.acquire_owned()).await
-    else {
+    let waiting = Instant::now();
+    let slot = tokio::time::timeout_at(job.waits.slot_until, slots.acquire_owned()).await;
+    links.metrics.phase(Phase::SlotWait, waiting.elapsed());
+    let Ok(Ok(_slot)) = slot else {
         let cause = match job.waits.hard_stop {
             Some(_) => Unsigned::WindowClosed,
             None => Unsigned::NoSlot,
@@ -150,10 +158,12 @@ pub(super) async fn run_pipeline(
             Ok(RunReport {
                 classified: Classified::Outcome(outcome, output),
                 user_time,
+                ..
             }) => return Ok(job.finish(&links, outcome, output, user_time)),
             Ok(RunReport {
                 classified: Classified::Crashed(reason),
                 user_time,
+                ..
             }) if run == MAX_RUNS => {
                 warn!(job = %job.name, %reason, "workerd died again with this job: the user's abnormal end.");
                 return Ok(job.finish(
@@ -236,8 +246,22 @@ async fn run_once(
             hard_stop: job.waits.hard_stop,
         },
     };
+    let started = Instant::now();
     match links.runner.send(run).await {
-        Ok(Ok(report)) => Ok(report),
+        Ok(Ok(report)) => {
+            let metrics = &links.metrics;
+            let process = match report.acquired.warm {
+                true => Phase::ProcessWarm,
+                false => Phase::ProcessStart,
+            };
+            metrics.phase(process, report.acquired.took);
+            metrics.phase(Phase::UserExecution, report.user_time);
+            let settle = started
+                .elapsed()
+                .saturating_sub(report.acquired.took + report.user_time);
+            metrics.phase(Phase::Settle, settle);
+            Ok(report)
+        }
         Ok(Err(error)) => Err(format!("workerd could not be run: {error}")),
         Err(_) => Err("runner stopped".into()),
     }
