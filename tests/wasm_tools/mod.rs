@@ -1,0 +1,57 @@
+//! Builds the test programs with the real toolchains `scripts/setup.sh` installs: C with
+//! Debian's clang for `wasm32-wasi`, bundles with `tar`. Each program is built once per test
+//! binary into Cargo's temp dir for integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wasm")
+}
+
+/// `examples/wasm/c/<name>.c` compiled to a WASI command, exactly as `examples/wasm/build.sh`
+/// does.
+pub fn c_program(name: &str) -> Vec<u8> {
+    static BUILT: Mutex<()> = Mutex::new(());
+    let _once = BUILT.lock().unwrap();
+    let out = out_dir().join(format!("{name}.wasm"));
+    if !out.exists() {
+        let source = examples().join(format!("c/{name}.c"));
+        let status = Command::new("clang")
+            .args(["--target=wasm32-wasi", "--sysroot=/usr", "-Oz", "-Wl,--strip-all", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .status()
+            .expect("clang (run scripts/setup.sh)");
+        assert!(status.success(), "clang failed for {}", source.display());
+    }
+    std::fs::read(out).unwrap()
+}
+
+/// A ustar bundle of `files` (name, bytes), in that order, made by the real `tar`.
+pub fn tar_bundle(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let archive = dir.path().join("bundle.tar");
+    let status = Command::new("tar")
+        .args(["--format=ustar", "-b", "1", "-cf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.path())
+        .args(files.iter().map(|(name, _)| name))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(archive).unwrap()
+}
