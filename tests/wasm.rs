@@ -11,7 +11,7 @@ mod wasm_tools;
 use common::contracts::upload_code;
 use common::*;
 use serde_json::json;
-use wasm_tools::{c_program, tar_bundle};
+use wasm_tools::{add_bundle, c_program, tar_bundle, wat, ADD_ENTRY};
 
 struct Answer {
     error_code: Option<u8>,
@@ -34,27 +34,10 @@ async fn run(node: &TestNode, tx: &str, input: serde_json::Value) -> Answer {
     Answer { error_code, body }
 }
 
-/// A JS entry that adds two numbers with an imported Wasm module (`add.wasm`).
-const ADD_ENTRY: &str = r#"import add from "./lib/add.wasm";
-import config from "./config.json";
-export default { async fetch(request) {
-  const { a, b } = await request.json();
-  const instance = new WebAssembly.Instance(add, {});
-  return new Response(config.prefix + instance.exports.add(a, b));
-} };"#;
-
-fn wat(text: &str) -> Vec<u8> {
-    wat::parse_str(text).unwrap()
-}
-
 /// The cases every mode runs: (name, code, input, outcome, output when 0).
 fn cases() -> Vec<(&'static str, Vec<u8>, serde_json::Value, u8, &'static str)> {
-    let add = wat(r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#);
-    let good_bundle = tar_bundle(&[
-        ("index.js", ADD_ENTRY.as_bytes()),
-        ("lib/add.wasm", &add),
-        ("config.json", br#"{"prefix": "sum="}"#),
-    ]);
+    let add = wat(wasm_tools::ADD_WAT);
+    let good_bundle = add_bundle();
     let mut truncated = good_bundle.clone();
     truncated.truncate(700);
     let escaping = good_bundle_with_name("lib/../add.wasm", &add);

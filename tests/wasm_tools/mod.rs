@@ -2,6 +2,8 @@
 //! Debian's clang for `wasm32-wasi`, bundles with `tar`. Each program is built once per test
 //! binary into Cargo's temp dir for integration tests.
 
+#![allow(unreachable_pub, dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -54,4 +56,32 @@ pub fn tar_bundle(files: &[(&str, &[u8])]) -> Vec<u8> {
         .unwrap();
     assert!(status.success());
     std::fs::read(archive).unwrap()
+}
+
+/// A JS entry that adds two numbers with an imported Wasm module (`lib/add.wasm`) and prefixes
+/// the sum with a JSON module's string.
+pub const ADD_ENTRY: &str = r#"import add from "./lib/add.wasm";
+import config from "./config.json";
+export default { async fetch(request) {
+  const { a, b } = await request.json();
+  const instance = new WebAssembly.Instance(add, {});
+  return new Response(config.prefix + instance.exports.add(a, b));
+} };"#;
+
+/// The `add` module of [`ADD_ENTRY`].
+pub const ADD_WAT: &str =
+    r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+
+/// A hand-written module.
+pub fn wat(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap()
+}
+
+/// The bundle of [`ADD_ENTRY`]: `{"a": 2, "b": 40}` answers `sum=42`.
+pub fn add_bundle() -> Vec<u8> {
+    tar_bundle(&[
+        ("index.js", ADD_ENTRY.as_bytes()),
+        ("lib/add.wasm", &wat(ADD_WAT)),
+        ("config.json", br#"{"prefix": "sum="}"#),
+    ])
 }
