@@ -11,7 +11,7 @@ mod wasm_tools;
 use common::contracts::upload_code;
 use common::*;
 use serde_json::json;
-use wasm_tools::{add_bundle, c_program, tar_bundle, wat, ADD_ENTRY};
+use wasm_tools::{add_bundle, assemblyscript_bundle, c_program, tar_bundle, wat, ADD_ENTRY};
 
 struct Answer {
     error_code: Option<u8>,
@@ -49,6 +49,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, serde_json::Value, u8, &'static str)> 
     };
     vec![
         ("C prime factors", c_program("prime_factors"), json!({"num": 600}), 0, "2,2,2,3,5,5"),
+        ("AssemblyScript bundle", assemblyscript_bundle(), json!({"num": 600}), 0, "2,2,2,3,5,5"),
         ("C exit 3", c_program("exit3"), json!(""), 7, ""),
         ("C division by zero", c_program("trap"), json!(0), 7, ""),
         ("C output past the cap", c_program("large_output"), json!(""), 5, ""),

@@ -1,5 +1,5 @@
 //! WebAssembly jobs (issue 11) as chain jobs on anvil, in every execution mode: a C WASI
-//! command, a bundle and a module that does not link are answered on `Jobs` with the outcome
+//! command, an AssemblyScript bundle, a hand-written bundle and a module that does not link are answered on `Jobs` with the outcome
 //! and output the direct route gives (tests/wasm.rs), signed by the node's enclave key.
 
 #![allow(clippy::unwrap_used)]
@@ -10,7 +10,7 @@ mod wasm_tools;
 use common::contracts::{create_job, upload_code};
 use common::jobs::{outputs_of, registered_node_with, wait_for_outputs};
 use common::*;
-use wasm_tools::{add_bundle, c_program, wat};
+use wasm_tools::{add_bundle, assemblyscript_bundle, c_program, wat};
 
 async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
     let chain = TestChain::start().await;
@@ -22,7 +22,8 @@ async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
     let unlinked = wat(
         r#"(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))"#,
     );
-    let cases: [(Vec<u8>, &[u8], u8, &[u8]); 4] = [
+    let cases: [(Vec<u8>, &[u8], u8, &[u8]); 5] = [
+        (assemblyscript_bundle(), br#"{"num": 20}"#, 0, b"2,2,5"),
         (c_program("prime_factors"), br#"{"num": 10}"#, 0, b"2,5"),
         (c_program("exit3"), b"", 7, b""),
         (add_bundle(), br#"{"a": 1, "b": 2}"#, 0, b"sum=3"),

@@ -1,5 +1,5 @@
 //! Builds the test programs with the real toolchains `scripts/setup.sh` installs: C with
-//! Debian's clang for `wasm32-wasi`, bundles with `tar`. Each program is built once per test
+//! Debian's clang for `wasm32-wasi`, AssemblyScript with the pinned `asc`, bundles with `tar`. Each program is built once per test
 //! binary into Cargo's temp dir for integration tests.
 
 #![allow(unreachable_pub, dead_code)]
@@ -35,6 +35,29 @@ pub fn c_program(name: &str) -> Vec<u8> {
         assert!(status.success(), "clang failed for {}", source.display());
     }
     std::fs::read(out).unwrap()
+}
+
+/// `examples/wasm/assemblyscript/` as a bundle: `index.js` and `factor.wasm` compiled by the
+/// pinned AssemblyScript, exactly as `examples/wasm/build.sh` does.
+pub fn assemblyscript_bundle() -> Vec<u8> {
+    static BUILT: Mutex<()> = Mutex::new(());
+    let _once = BUILT.lock().unwrap();
+    let out = out_dir().join("factor.wasm");
+    let dir = examples().join("assemblyscript");
+    if !out.exists() {
+        let asc = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/asc");
+        let status = Command::new("node")
+            .arg(asc)
+            .arg(dir.join("factor.ts"))
+            .arg("-o")
+            .arg(&out)
+            .args(["-O3", "--runtime", "stub", "--use", "abort="])
+            .status()
+            .expect("node");
+        assert!(status.success(), "asc failed (run scripts/setup.sh)");
+    }
+    let entry = std::fs::read(dir.join("index.js")).unwrap();
+    tar_bundle(&[("index.js", &entry), ("factor.wasm", &std::fs::read(out).unwrap())])
 }
 
 /// A ustar bundle of `files` (name, bytes), in that order, made by the real `tar`.
