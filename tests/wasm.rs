@@ -48,17 +48,63 @@ fn cases() -> Vec<(&'static str, Vec<u8>, serde_json::Value, u8, &'static str)> 
         [member, member, &first[first.len() - 1024..]].concat()
     };
     vec![
-        ("C prime factors", c_program("prime_factors"), json!({"num": 600}), 0, "2,2,2,3,5,5"),
-        ("AssemblyScript bundle", assemblyscript_bundle(), json!({"num": 600}), 0, "2,2,2,3,5,5"),
+        (
+            "C prime factors",
+            c_program("prime_factors"),
+            json!({"num": 600}),
+            0,
+            "2,2,2,3,5,5",
+        ),
+        (
+            "AssemblyScript bundle",
+            assemblyscript_bundle(),
+            json!({"num": 600}),
+            0,
+            "2,2,2,3,5,5",
+        ),
         ("C exit 3", c_program("exit3"), json!(""), 7, ""),
         ("C division by zero", c_program("trap"), json!(0), 7, ""),
-        ("C output past the cap", c_program("large_output"), json!(""), 5, ""),
+        (
+            "C output past the cap",
+            c_program("large_output"),
+            json!(""),
+            5,
+            "",
+        ),
         ("C endless loop", c_program("loop"), json!(""), 4, ""),
         ("C memory bomb", c_program("memory_bomb"), json!(""), 6, ""),
-        ("wat unreachable", wat(r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#), json!(""), 7, ""),
-        ("wat no _start", wat(r#"(module (memory (export "memory") 1) (func (export "main")))"#), json!(""), 3, ""),
-        ("wat unknown import", wat(r#"(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))"#), json!(""), 3, ""),
-        ("wat ENOSYS and returns", wat(r#"(module (import "wasi_snapshot_preview1" "path_open" (func $p (result i32))) (memory (export "memory") 1) (func (export "_start") (if (i32.ne (call $p) (i32.const 52)) (then unreachable))))"#), json!(""), 0, ""),
+        (
+            "wat unreachable",
+            wat(r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#),
+            json!(""),
+            7,
+            "",
+        ),
+        (
+            "wat no _start",
+            wat(r#"(module (memory (export "memory") 1) (func (export "main")))"#),
+            json!(""),
+            3,
+            "",
+        ),
+        (
+            "wat unknown import",
+            wat(
+                r#"(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))"#,
+            ),
+            json!(""),
+            3,
+            "",
+        ),
+        (
+            "wat ENOSYS and returns",
+            wat(
+                r#"(module (import "wasi_snapshot_preview1" "path_open" (func $p (result i32))) (memory (export "memory") 1) (func (export "_start") (if (i32.ne (call $p) (i32.const 52)) (then unreachable))))"#,
+            ),
+            json!(""),
+            0,
+            "",
+        ),
         ("magic only", b"\0asm".to_vec(), json!(""), 3, ""),
         ("empty code", Vec::new(), json!(""), 3, ""),
         ("bundle", good_bundle, json!({"a": 2, "b": 40}), 0, "sum=42"),
@@ -96,9 +142,18 @@ async fn wasm_jobs_end_as_their_programs_do(mode: &'static str) {
     for (name, code, input, outcome, output) in cases() {
         let tx = upload_code(&chain, STRANGER_KEY, &code).await;
         let answer = run(&node, &tx, input).await;
-        assert_eq!(answer.error_code, Some(outcome), "{mode} {name}: {}", node.logs());
+        assert_eq!(
+            answer.error_code,
+            Some(outcome),
+            "{mode} {name}: {}",
+            node.logs()
+        );
         if outcome == 0 {
-            assert_eq!(String::from_utf8_lossy(&answer.body), output, "{mode} {name}");
+            assert_eq!(
+                String::from_utf8_lossy(&answer.body),
+                output,
+                "{mode} {name}"
+            );
         }
     }
 }

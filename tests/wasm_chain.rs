@@ -12,6 +12,9 @@ use common::jobs::{outputs_of, registered_node_with, wait_for_outputs};
 use common::*;
 use wasm_tools::{add_bundle, assemblyscript_bundle, c_program, wat};
 
+/// Code, input, outcome, output.
+type Case = (Vec<u8>, &'static [u8], u8, &'static [u8]);
+
 async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
     let chain = TestChain::start().await;
     let options = NodeOptions {
@@ -22,7 +25,7 @@ async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
     let unlinked = wat(
         r#"(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))"#,
     );
-    let cases: [(Vec<u8>, &[u8], u8, &[u8]); 5] = [
+    let cases: [Case; 5] = [
         (assemblyscript_bundle(), br#"{"num": 20}"#, 0, b"2,2,5"),
         (c_program("prime_factors"), br#"{"num": 10}"#, 0, b"2,5"),
         (c_program("exit3"), b"", 7, b""),

@@ -185,7 +185,13 @@ fn read_header(header: &[u8], at: usize) -> Result<Member<'_>, BundleError> {
     let sum: u64 = header
         .iter()
         .enumerate()
-        .map(|(i, &byte)| if (148..156).contains(&i) { 32 } else { u64::from(byte) })
+        .map(|(i, &byte)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(byte)
+            }
+        })
         .sum();
     if sum != stored {
         return Err(BundleError::BadChecksum(at));
@@ -233,7 +239,10 @@ fn member_name(member: &Member<'_>) -> Result<Option<String>, BundleError> {
 }
 
 fn until_nul(field: &[u8]) -> &[u8] {
-    let end = field.iter().position(|&byte| byte == 0).unwrap_or(field.len());
+    let end = field
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(field.len());
     &field[..end]
 }
 

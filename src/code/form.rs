@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn javascript_and_wasm_reach_the_loader_byte_for_byte() {
-        for code in [&b"export default { fetch() {} }\xff"[..], b"\0asm\x01\0\0\0"] {
+        for code in [
+            &b"export default { fetch() {} }\xff"[..],
+            b"\0asm\x01\0\0\0",
+        ] {
             let code: std::sync::Arc<[u8]> = code.into();
             let prepared = for_loader(&code).unwrap();
             assert!(std::sync::Arc::ptr_eq(&prepared.bytes, &code));

@@ -132,11 +132,20 @@ fn unreadable_file_and_unknown_extension_are_reported() {
 fn direct_runs_have_their_own_capacity_defaulting_to_job_capacity() {
     let config = Config::from_text("toml", EXAMPLE_TOML).unwrap();
     assert_eq!(config.direct_run.capacity, 20);
-    assert_eq!(config.direct_run.queue_timeout, Duration::from_millis(30_000));
+    assert_eq!(
+        config.direct_run.queue_timeout,
+        Duration::from_millis(30_000)
+    );
     let text = marlin_json_with(|map| {
         map.insert("job_capacity".into(), 3.into());
     });
-    assert_eq!(Config::from_text("json", &text).unwrap().direct_run.capacity, 3);
+    assert_eq!(
+        Config::from_text("json", &text)
+            .unwrap()
+            .direct_run
+            .capacity,
+        3
+    );
     let text = marlin_json_with(|map| {
         map.insert("direct_run_capacity".into(), 0.into());
     });

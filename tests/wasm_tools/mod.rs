@@ -4,9 +4,10 @@
 
 #![allow(unreachable_pub, dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", std::process::id()));
@@ -18,33 +19,58 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wasm")
 }
 
-/// `examples/wasm/c/<name>.c` compiled to a WASI command, exactly as `examples/wasm/build.sh`
-/// does.
+/// The C programs of `examples/wasm/c/`, each compiled to a WASI command exactly as
+/// `examples/wasm/build.sh` does, once per test binary.
+const C_PROGRAMS: [&str; 6] = [
+    "prime_factors",
+    "exit3",
+    "trap",
+    "memory_bomb",
+    "loop",
+    "large_output",
+];
+
+/// `examples/wasm/c/<name>.c` as a WASI command.
 pub fn c_program(name: &str) -> Vec<u8> {
-    static BUILT: Mutex<()> = Mutex::new(());
-    let _once = BUILT.lock().unwrap();
-    let out = out_dir().join(format!("{name}.wasm"));
-    if !out.exists() {
-        let source = examples().join(format!("c/{name}.c"));
-        let status = Command::new("clang")
-            .args(["--target=wasm32-wasi", "--sysroot=/usr", "-Oz", "-Wl,--strip-all", "-o"])
-            .arg(&out)
-            .arg(&source)
-            .status()
-            .expect("clang (run scripts/setup.sh)");
-        assert!(status.success(), "clang failed for {}", source.display());
-    }
-    std::fs::read(out).unwrap()
+    static BUILT: OnceLock<HashMap<&'static str, Vec<u8>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let dir = out_dir();
+        C_PROGRAMS
+            .iter()
+            .map(|&program| {
+                let out = dir.join(format!("{program}.wasm"));
+                let source = examples().join(format!("c/{program}.c"));
+                let status = Command::new("clang")
+                    .args([
+                        "--target=wasm32-wasi",
+                        "--sysroot=/usr",
+                        "-Oz",
+                        "-Wl,--strip-all",
+                        "-o",
+                    ])
+                    .arg(&out)
+                    .arg(&source)
+                    .status()
+                    .expect("clang (run scripts/setup.sh)");
+                assert!(status.success(), "clang failed for {}", source.display());
+                (program, std::fs::read(out).unwrap())
+            })
+            .collect()
+    });
+    built[name].clone()
 }
 
 /// `examples/wasm/assemblyscript/` as a bundle: `index.js` and `factor.wasm` compiled by the
 /// pinned AssemblyScript, exactly as `examples/wasm/build.sh` does.
 pub fn assemblyscript_bundle() -> Vec<u8> {
-    static BUILT: Mutex<()> = Mutex::new(());
-    let _once = BUILT.lock().unwrap();
+    static BUILT: OnceLock<Vec<u8>> = OnceLock::new();
+    BUILT.get_or_init(build_assemblyscript_bundle).clone()
+}
+
+fn build_assemblyscript_bundle() -> Vec<u8> {
     let out = out_dir().join("factor.wasm");
     let dir = examples().join("assemblyscript");
-    if !out.exists() {
+    {
         let asc = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/asc");
         let status = Command::new("node")
             .arg(asc)
@@ -57,7 +83,10 @@ pub fn assemblyscript_bundle() -> Vec<u8> {
         assert!(status.success(), "asc failed (run scripts/setup.sh)");
     }
     let entry = std::fs::read(dir.join("index.js")).unwrap();
-    tar_bundle(&[("index.js", &entry), ("factor.wasm", &std::fs::read(out).unwrap())])
+    tar_bundle(&[
+        ("index.js", &entry),
+        ("factor.wasm", &std::fs::read(out).unwrap()),
+    ])
 }
 
 /// A ustar bundle of `files` (name, bytes), in that order, made by the real `tar`.
@@ -92,8 +121,7 @@ export default { async fetch(request) {
 } };"#;
 
 /// The `add` module of [`ADD_ENTRY`].
-pub const ADD_WAT: &str =
-    r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+pub const ADD_WAT: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
 
 /// A hand-written module.
 pub fn wat(text: &str) -> Vec<u8> {
