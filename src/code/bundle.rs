@@ -100,9 +100,19 @@ impl ModuleKind {
     }
 }
 
-/// True when `code` starts like a `ustar` archive (the magic at byte 257).
+/// The two header magics (with version) accepted: POSIX `ustar\000` and GNU tar's own.
+const MAGICS: [&[u8; 8]; 2] = [b"ustar\x0000", b"ustar  \x00"];
+
+/// True when `code` starts like a `ustar` archive: a whole first block with either magic (and
+/// version) at byte 257. Both hold a NUL byte, so no JavaScript text looks like a bundle.
 pub fn looks_like_bundle(code: &[u8]) -> bool {
-    code.len() >= BLOCK && code[MAGIC_OFFSET..MAGIC_OFFSET + 5] == *b"ustar"
+    code.len() >= BLOCK && has_magic(code)
+}
+
+fn has_magic(header: &[u8]) -> bool {
+    MAGICS
+        .iter()
+        .any(|magic| header[MAGIC_OFFSET..MAGIC_OFFSET + 8] == magic[..])
 }
 
 /// Decodes a bundle strictly; its modules in archive order, in the loader's framing.
@@ -177,8 +187,7 @@ struct Member<'a> {
 }
 
 fn read_header(header: &[u8], at: usize) -> Result<Member<'_>, BundleError> {
-    let magic = &header[MAGIC_OFFSET..MAGIC_OFFSET + 8];
-    if magic != b"ustar\x0000" && magic != b"ustar  \x00" {
+    if !has_magic(header) {
         return Err(BundleError::NoMagic(at));
     }
     let stored = octal(&header[148..156]).ok_or(BundleError::BadNumber(at))?;

@@ -3,7 +3,7 @@
 //! outcome 3, as code that does not load).
 //!
 //! - starts with `\0asm`: a raw WebAssembly module, run as a WASI preview 1 command;
-//! - carries the `ustar` magic at byte 257: a bundle (`super::bundle`), sent in our framing;
+//! - carries a `ustar` magic (with its NUL) at byte 257: a bundle (`super::bundle`), sent in our framing;
 //! - anything else: a JavaScript module, sent byte for byte as it always was.
 
 use super::bundle::{self, BundleError};
@@ -76,8 +76,13 @@ mod tests {
         assert_eq!(CodeForm::of(b""), CodeForm::JavaScript);
         assert_eq!(CodeForm::of(b"export default {}"), CodeForm::JavaScript);
         let mut tar = vec![0u8; 1024];
-        tar[257..263].copy_from_slice(b"ustar\0");
+        tar[257..265].copy_from_slice(b"ustar\x0000");
         assert_eq!(CodeForm::of(&tar), CodeForm::Bundle);
+        tar[257..265].copy_from_slice(b"ustar  \0");
+        assert_eq!(CodeForm::of(&tar), CodeForm::Bundle);
+        let mut text = vec![b' '; 1024];
+        text[257..262].copy_from_slice(b"ustar");
+        assert_eq!(CodeForm::of(&text), CodeForm::JavaScript, "no NUL: JavaScript");
         assert_eq!(CodeForm::of(&tar[..511]), CodeForm::JavaScript);
     }
 
