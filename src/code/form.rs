@@ -82,7 +82,11 @@ mod tests {
         assert_eq!(CodeForm::of(&tar), CodeForm::Bundle);
         let mut text = vec![b' '; 1024];
         text[257..262].copy_from_slice(b"ustar");
-        assert_eq!(CodeForm::of(&text), CodeForm::JavaScript, "no NUL: JavaScript");
+        assert_eq!(
+            CodeForm::of(&text),
+            CodeForm::JavaScript,
+            "no NUL: JavaScript"
+        );
         assert_eq!(CodeForm::of(&tar[..511]), CodeForm::JavaScript);
     }
 
