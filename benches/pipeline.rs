@@ -3,7 +3,8 @@
 //!
 //! `direct_run_cached_code/<mode>`: POST /api/serverless on a real node in each execution mode
 //! (cgroup, sandbox launcher, network namespace, port lease, workerd or a warm process,
-//! classification, receipt signature), code cached.
+//! classification, receipt signature), code cached. `direct_run_wasm/<mode>`: the same echo
+//! job as a raw WASI command (our shim, a module compiled by workerd), to compare with JS.
 //! `bare_workerd_start`: spawn workerd on a pre-bound socket, POST, read, kill, reap: the floor.
 //! The difference is the node's overhead. Jobs are paced (an unmeasured pause before each), so
 //! every mode is measured at low load. Needs root, `scripts/setup.sh` and a free CPU.
@@ -26,6 +27,18 @@ const PACING: Duration = Duration::from_millis(60);
 
 const ECHO: &str = "export default { async fetch(r) { return new Response(await r.text()); } };";
 
+/// The echo job as a WASI command: one `fd_read` of stdin, one `fd_write` of what it read.
+const ECHO_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 4096))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+    (i32.store (i32.const 4) (i32.load (i32.const 16)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#;
+
 fn pipeline(c: &mut Criterion) {
     let runtime = actix_rt_runtime();
     let chain = runtime.block_on(common::TestChain::start());
@@ -33,6 +46,11 @@ fn pipeline(c: &mut Criterion) {
         &chain,
         common::STRANGER_KEY,
         ECHO.as_bytes(),
+    ));
+    let wasm_tx = runtime.block_on(common::contracts::upload_code(
+        &chain,
+        common::STRANGER_KEY,
+        &wat::parse_str(ECHO_WAT).unwrap(),
     ));
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut group = c.benchmark_group("per_job");
@@ -43,33 +61,38 @@ fn pipeline(c: &mut Criterion) {
             ..common::NodeOptions::default()
         };
         let node = runtime.block_on(common::TestNode::start(&chain, options));
-        group.bench_function(format!("direct_run_cached_code/{mode}"), |b| {
-            b.to_async(&runtime).iter_custom(|iterations| {
-                let client = client.clone();
-                let url = node.url("/api/serverless");
-                let tx = tx.clone();
-                async move {
-                    let mut measured = Duration::ZERO;
-                    for _ in 0..iterations {
-                        // Paced, unmeasured: the node is idle when a job arrives, as at low
-                        // load, so warm modes have their process ready (their start is off
-                        // the critical path, which is the point of them).
-                        tokio::time::sleep(PACING).await;
-                        let started = tokio::time::Instant::now();
-                        let response = client
-                            .post(&url)
-                            .json(&json!({"tx_hash": tx, "input": "ping"}))
-                            .send()
-                            .await
-                            .unwrap();
-                        assert_eq!(response.headers()["x-executor-error-code"], "0");
-                        assert_eq!(response.bytes().await.unwrap().as_ref(), b"ping");
-                        measured += started.elapsed();
+        for (name, tx) in [
+            ("direct_run_cached_code", &tx),
+            ("direct_run_wasm", &wasm_tx),
+        ] {
+            group.bench_function(format!("{name}/{mode}"), |b| {
+                b.to_async(&runtime).iter_custom(|iterations| {
+                    let client = client.clone();
+                    let url = node.url("/api/serverless");
+                    let tx = tx.clone();
+                    async move {
+                        let mut measured = Duration::ZERO;
+                        for _ in 0..iterations {
+                            // Paced, unmeasured: the node is idle when a job arrives, as at low
+                            // load, so warm modes have their process ready (their start is off
+                            // the critical path, which is the point of them).
+                            tokio::time::sleep(PACING).await;
+                            let started = tokio::time::Instant::now();
+                            let response = client
+                                .post(&url)
+                                .json(&json!({"tx_hash": tx, "input": "ping"}))
+                                .send()
+                                .await
+                                .unwrap();
+                            assert_eq!(response.headers()["x-executor-error-code"], "0");
+                            assert_eq!(response.bytes().await.unwrap().as_ref(), b"ping");
+                            measured += started.elapsed();
+                        }
+                        measured
                     }
-                    measured
-                }
+                });
             });
-        });
+        }
         drop(node);
     }
     let dir = tempfile::tempdir().unwrap();

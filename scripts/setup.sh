@@ -13,6 +13,10 @@
 # 4. Reports the cgroup hierarchies it finds (report only; never fails on cgroups).
 # 5. Installs the cgroup v2 VM test tier's QEMU, busybox and Debian kernel (scripts/vm/setup.sh;
 #    apt is skipped when .tools/vm/kernel/ is complete).
+# 6. Installs the WebAssembly toolchains of examples/wasm/ and tests/wasm*.rs: Debian's clang,
+#    lld, wasi-libc and libclang-rt-14-dev-wasm32 (C to wasm32-wasi; apt is skipped when they
+#    are installed) and checks that clang links a WASI command; AssemblyScript (`asc`) comes
+#    with the npm packages of step 1.
 set -euo pipefail
 
 START_NS=$(date +%s%N)
@@ -29,6 +33,9 @@ for arg in "$@"; do
         *) echo "setup: unknown argument: $arg (usage: scripts/setup.sh [--force])" >&2; exit 2 ;;
     esac
 done
+
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 say()  { echo "setup: $*"; }
 warn() { echo "setup: WARNING: $*"; }
@@ -79,6 +86,7 @@ tools_ok() {
             || return 1
     done
     [[ -f "$TOOLS/node_modules/solc/package.json" ]] || return 1
+    [[ -f "$TOOLS/node_modules/assemblyscript/package.json" ]] || return 1
 }
 
 NPM_RAN=0
@@ -97,7 +105,7 @@ else
     fi
     NPM_RAN=1
     # double-check the exact pinned versions landed
-    for pkg in "${TOOL_PKG[@]}" solc; do
+    for pkg in "${TOOL_PKG[@]}" solc assemblyscript; do
         want=$(wanted_version "$pkg")
         have=$(installed_version "$pkg")
         [[ -n "$want" && "$have" == "$want" ]] || die "$pkg: installed version '${have:-none}' != pinned '${want:-?}'"
@@ -127,6 +135,10 @@ done
 SOLC_VERSION=$(installed_version solc)
 [[ -n "$SOLC_VERSION" ]] || die "solc is missing from .tools/node_modules"
 say "solc-js: $SOLC_VERSION"
+ASC_VERSION=$(installed_version assemblyscript)
+[[ -n "$ASC_VERSION" ]] || die "assemblyscript is missing from .tools/node_modules"
+ln -sfn ../node_modules/assemblyscript/bin/asc.js "$TOOLS/bin/asc"
+say "assemblyscript: $ASC_VERSION ($TOOLS/bin/asc)"
 
 # ---------------------------------------------------------------- 3. contracts
 COMPILE_ARGS=()
@@ -173,6 +185,17 @@ fi
 "$ROOT/scripts/vm/setup.sh" || die "the cgroup v2 VM tier could not be set up (scripts/vm/setup.sh)"
 VM_KERNEL=$(cat "$TOOLS/vm/kernel/release")
 
+# ---------------------------------------------------------------- 6. WebAssembly toolchains
+ensure_apt --no-install-recommends clang lld wasi-libc libclang-rt-14-dev-wasm32 \
+    || die "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 failed"
+WASM_CHECK=$(mktemp -d)
+printf 'int main(void) { return 0; }\n' >"$WASM_CHECK/check.c"
+clang --target=wasm32-wasi --sysroot=/usr -o "$WASM_CHECK/check.wasm" "$WASM_CHECK/check.c" \
+    || die "clang cannot build a wasm32-wasi command (see above)"
+rm -rf "$WASM_CHECK"
+CLANG_VERSION=$(clang --version | head -n 1)
+say "wasm32-wasi: $CLANG_VERSION with wasi-libc"
+
 # ---------------------------------------------------------------- summary
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
-say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"
+say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, assemblyscript $ASC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"

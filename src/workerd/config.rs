@@ -17,6 +17,9 @@ pub const CODE_LENGTH_HEADER: &str = "x-serverless-executor-code-length";
 pub const OUTPUT_CAP_HEADER: &str = "x-serverless-executor-output-cap";
 /// Request header: a liveness check the loader answers at once, without loading anything.
 pub const PING_HEADER: &str = "x-serverless-executor-ping";
+/// Request header: the code's form, absent for a JavaScript module (`wasi`, `bundle`: see
+/// `crate::code::form`).
+pub const CODE_FORM_HEADER: &str = "x-serverless-executor-code-form";
 /// Response header: how the user's code ended, set only by the loader (see `js/protocol.js`).
 pub const END_HEADER: &str = "x-serverless-executor-end";
 
@@ -26,10 +29,12 @@ pub const END_HEADER: &str = "x-serverless-executor-end";
 pub const LOADER_CONFIG: &str = include_str!("js/config.capnp");
 
 /// The module files the config embeds, by file name.
-pub const MODULE_FILES: [(&str, &str); 3] = [
+pub const MODULE_FILES: [(&str, &str); 5] = [
     ("loader.js", include_str!("js/loader.js")),
     ("protocol.js", include_str!("js/protocol.js")),
     ("entry.js", include_str!("js/entry.js")),
+    ("entry-wasi.js", include_str!("js/entry-wasi.js")),
+    ("wasi.js", include_str!("js/wasi.js")),
 ];
 
 #[cfg(test)]
@@ -68,6 +73,7 @@ mod tests {
             OUTPUT_CAP_HEADER,
             PING_HEADER,
             END_HEADER,
+            CODE_FORM_HEADER,
         ] {
             assert!(protocol.contains(&format!(r#""{header}""#)), "{header}");
         }

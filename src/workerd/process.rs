@@ -19,11 +19,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::classify::{End, Evidence};
-use super::config::{CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER};
+use super::config::{
+    CODE_FORM_HEADER, CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER,
+};
 use super::run::{
     pipe_cloexec, read_capped, spawn, wait_listening, write_process_files, Receiver, RunError,
     RunnerSettings, STDERR_KEEP,
 };
+use crate::code::form::{for_loader, CodeForm};
 use crate::messages::pool::CgroupLease;
 
 /// How long a process whose connection broke may take to exit by itself, so that its own exit
@@ -37,7 +40,7 @@ const PING_LIMIT: Duration = Duration::from_millis(250);
 pub struct ProcessJob {
     /// For logs.
     pub name: String,
-    /// The user's module, byte for byte.
+    /// The user's code, byte for byte, in any form (`crate::code::form`).
     pub code: Arc<[u8]>,
     /// POSTed raw to the user's worker, byte for byte.
     pub input: Arc<[u8]>,
@@ -148,16 +151,17 @@ impl JobProcess {
     pub async fn warm_up(&mut self, client: &reqwest::Client, limit: Instant) -> bool {
         const WARM_UP_MODULE: &[u8] =
             b"export default { async fetch() { return new Response(\"ready\"); } };";
-        let request = self.request(client, WARM_UP_MODULE, b"", 64);
+        let request = self.request(client, CodeForm::JavaScript, WARM_UP_MODULE, b"", 64);
         let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
         matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready")
     }
 
-    /// The loader's request: `code` then `input` in one body, the code's length and the output
-    /// cap in headers.
+    /// The loader's request: `code` then `input` in one body, the code's length, the output
+    /// cap and (for anything but JavaScript) the code's form in headers.
     fn request(
         &self,
         client: &reqwest::Client,
+        form: CodeForm,
         code: &[u8],
         input: &[u8],
         cap: usize,
@@ -165,11 +169,15 @@ impl JobProcess {
         let mut body = Vec::with_capacity(code.len() + input.len());
         body.extend_from_slice(code);
         body.extend_from_slice(input);
-        client
+        let request = client
             .post(&self.url)
             .header(CODE_LENGTH_HEADER, code.len())
-            .header(OUTPUT_CAP_HEADER, cap)
-            .body(body)
+            .header(OUTPUT_CAP_HEADER, cap);
+        match form.header() {
+            Some(form) => request.header(CODE_FORM_HEADER, form),
+            None => request,
+        }
+        .body(body)
     }
 
     /// True when the loader answers a liveness check within [`PING_LIMIT`]: no job's leftover
@@ -217,7 +225,21 @@ impl JobProcess {
     ) -> ProcessRun {
         let reused = self.jobs_served > 0;
         self.jobs_served += 1;
-        let request = self.request(client, &job.code, &job.input, cap);
+        // A bundle that does not decode strictly never reaches the process: it did not load.
+        let code = match for_loader(&job.code) {
+            Ok(code) => code,
+            Err(error) => {
+                tracing::debug!(job = %job.name, %error, "bundle refused");
+                return ProcessRun {
+                    evidence: Evidence::Ended(End::LoadFailed),
+                    oom_killed: false,
+                    reusable: may_serve_again,
+                    reused,
+                    user_time: Duration::ZERO,
+                };
+            }
+        };
+        let request = self.request(client, code.form, &code.bytes, &job.input, cap);
         let started = Instant::now();
         let budget_ends = started + job.budget;
         let stop = job

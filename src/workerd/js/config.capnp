@@ -19,6 +19,8 @@ const loader :Workerd.Worker = (
     (name = "loader.js", esModule = embed "loader.js"),
     (name = "protocol.js", esModule = embed "protocol.js"),
     (name = "entry-source", text = embed "entry.js"),
+    (name = "wasi-entry-source", text = embed "entry-wasi.js"),
+    (name = "wasi-source", text = embed "wasi.js"),
   ],
   compatibilityDate = "2023-03-07",
   compatibilityFlags = ["experimental"],

@@ -5,26 +5,38 @@
 // next to our entry module, and the loader itself reads the user's response, caps it and tells
 // the node how the user's code ended. Nothing produced in the user's isolate (status, headers)
 // is taken at its word: only whether the calls resolved, rejected or never ended.
+// Every code form (a JavaScript module, a raw WebAssembly command, a bundle) is handed to
+// workerd as typed modules, so workerd compiles Wasm itself and code generation stays off.
 
 import ENTRY_SOURCE from "entry-source";
-import { END, PING, ended, parseJob, readCapped } from "protocol.js";
+import WASI_ENTRY_SOURCE from "wasi-entry-source";
+import WASI_SOURCE from "wasi-source";
+import { END, ENTRY_MODULE, OUTPUT_CAP, PING, ended, jobModules, parseJob, readCapped } from "protocol.js";
 
 const COMPATIBILITY_DATE = "2023-03-07";
-const ENTRY_MODULE = "main.js";
-const USER_MODULE = "user.js";
 const PROBE = "x-serverless-executor-probe";
+const SOURCES = Object.freeze({ entry: ENTRY_SOURCE, wasiEntry: WASI_ENTRY_SOURCE, wasi: WASI_SOURCE });
 
 export default {
   async fetch(request, env) {
     if (request.headers.has(PING)) return new Response("pong");
     const job = parseJob(request.headers, new Uint8Array(await request.arrayBuffer()));
     if (typeof job === "string") return new Response(job, { status: 400 });
+    let modules;
+    try {
+      modules = jobModules(job, SOURCES);
+    } catch {
+      return ended(END.LOAD_FAILED);
+    }
     const worker = env.LOADER.get(crypto.randomUUID(), () => ({
       compatibilityDate: COMPATIBILITY_DATE,
       mainModule: ENTRY_MODULE,
-      modules: { [ENTRY_MODULE]: ENTRY_SOURCE, [USER_MODULE]: job.code },
+      modules,
       globalOutbound: null,
     }));
+    // Only our WASI entry reads the cap (to stop a program's stdout early); a JavaScript job's
+    // request is exactly what it always was.
+    const headers = job.form === "wasi" ? { [OUTPUT_CAP]: String(job.cap) } : {};
     const entry = worker.getEntrypoint();
     try {
       const probe = await entry.fetch("http://job/", { method: "POST", headers: { [PROBE]: "1" } });
@@ -35,7 +47,7 @@ export default {
     let output;
     try {
       // An ArrayBuffer body: a typed-array view is streamed between isolates, ~6 ms slower.
-      const response = await entry.fetch("http://job/", { method: "POST", body: job.input.buffer });
+      const response = await entry.fetch("http://job/", { method: "POST", headers, body: job.input.buffer });
       output = await readCapped(response.body, job.cap);
     } catch {
       return ended(END.EXCEPTION);

@@ -2,7 +2,10 @@
 //
 // Request from the node: POST, body = code bytes ++ input bytes,
 //   x-serverless-executor-code-length  length of the code prefix (decimal),
-//   x-serverless-executor-output-cap   largest output accepted (decimal).
+//   x-serverless-executor-output-cap   largest output accepted (decimal),
+//   x-serverless-executor-code-form    absent (a JavaScript module, as ever), `wasi` (the code is
+//                                      a raw WebAssembly command) or `bundle` (the code is the
+//                                      node's framing of a decoded bundle, see `bundleModules`).
 // A request with `x-serverless-executor-ping` is a liveness check: answered at once.
 // Answer to a job: 200 with `x-serverless-executor-end` set to one of END's values.
 
@@ -10,6 +13,18 @@ export const CODE_LENGTH = "x-serverless-executor-code-length";
 export const OUTPUT_CAP = "x-serverless-executor-output-cap";
 export const PING = "x-serverless-executor-ping";
 export const END_HEADER = "x-serverless-executor-end";
+export const CODE_FORM = "x-serverless-executor-code-form";
+
+/** Module names in the job's isolate. The user's bundle lives under `job/`, apart from ours. */
+export const ENTRY_MODULE = "main.js";
+export const USER_MODULE = "user.js";
+export const USER_WASM = "user.wasm";
+export const WASI_MODULE = "wasi.js";
+export const BUNDLE_DIR = "job/";
+export const BUNDLE_ENTRY = "index.js";
+
+/** Module kinds in the node's bundle framing (`src/code/bundle.rs` writes it). */
+const KINDS = Object.freeze({ 1: "js", 2: "wasm", 3: "json", 4: "text", 5: "data" });
 
 /** How the user's code ended, as the loader observed it from its own isolate. */
 export const END = Object.freeze({
@@ -29,11 +44,80 @@ export function parseJob(headers, body) {
   const cap = decimal(headers.get(OUTPUT_CAP));
   if (codeLength === null || codeLength > body.length) return "bad code length";
   if (cap === null) return "bad output cap";
+  const form = headers.get(CODE_FORM) ?? "js";
+  if (form !== "js" && form !== "wasi" && form !== "bundle") return "bad code form";
   return {
-    code: new TextDecoder().decode(body.subarray(0, codeLength)),
+    form,
+    code: body.slice(0, codeLength),
     input: body.slice(codeLength),
     cap,
   };
+}
+
+/**
+ * The modules of a job's isolate, by name, for workerd's worker loader. `sources` holds our
+ * entry modules' text: `{ entry, wasiEntry, wasi }`. Throws on a framing the node never sends.
+ * A JavaScript job's code is decoded as UTF-8 exactly as before code forms existed.
+ */
+export function jobModules(job, sources) {
+  if (job.form === "js") {
+    return { [ENTRY_MODULE]: sources.entry, [USER_MODULE]: new TextDecoder().decode(job.code) };
+  }
+  if (job.form === "wasi") {
+    return {
+      [ENTRY_MODULE]: { js: sources.wasiEntry },
+      [WASI_MODULE]: { js: sources.wasi },
+      [USER_WASM]: { wasm: job.code.buffer },
+    };
+  }
+  const modules = {
+    [ENTRY_MODULE]: { js: sources.entry },
+    [USER_MODULE]: { js: `export { default } from "${BUNDLE_DIR}${BUNDLE_ENTRY}";` },
+  };
+  for (const [name, module] of bundleModules(job.code)) modules[BUNDLE_DIR + name] = module;
+  return modules;
+}
+
+/**
+ * Decodes the node's framing of a bundle: records of kind (1 byte), name length (2 bytes, big
+ * endian), name (UTF-8), content length (4 bytes, big endian), content. The node has already
+ * checked the bundle strictly; this only refuses what the node never writes.
+ */
+export function bundleModules(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const modules = [];
+  let offset = 0;
+  const take = (length) => {
+    if (offset + length > bytes.length) throw new Error("truncated bundle framing");
+    const part = bytes.subarray(offset, offset + length);
+    offset += length;
+    return part;
+  };
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  while (offset < bytes.length) {
+    const kind = KINDS[take(1)[0]];
+    if (kind === undefined) throw new Error("unknown module kind");
+    const nameLength = view.getUint16(offset);
+    offset += 2;
+    const name = strict.decode(take(nameLength));
+    const contentLength = view.getUint32(offset);
+    offset += 4;
+    const content = take(contentLength);
+    modules.push([name, typed(kind, content, strict)]);
+  }
+  return modules;
+}
+
+function typed(kind, content, strict) {
+  switch (kind) {
+    case "wasm":
+    case "data":
+      return { [kind]: content.slice().buffer };
+    case "json":
+      return { json: JSON.parse(strict.decode(content)) };
+    default:
+      return { [kind]: strict.decode(content) };
+  }
 }
 
 /** A header's non-negative decimal integer, or `null` when it is absent or anything else. */

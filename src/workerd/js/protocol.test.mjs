@@ -1,7 +1,7 @@
 // Unit tests of the loader protocol helpers: `node --test src/workerd/js/`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CODE_LENGTH, OUTPUT_CAP, END, END_HEADER, ended, parseJob, readCapped } from "./protocol.js";
+import { CODE_FORM, CODE_LENGTH, OUTPUT_CAP, END, END_HEADER, bundleModules, ended, jobModules, parseJob, readCapped } from "./protocol.js";
 
 const bytes = (text) => new TextEncoder().encode(text);
 
@@ -18,7 +18,8 @@ function streamOf(chunks, onCancel) {
 test("parseJob splits code from input by the length header", () => {
   const headers = new Headers({ [CODE_LENGTH]: "4", [OUTPUT_CAP]: "10" });
   const job = parseJob(headers, bytes("codeinput"));
-  assert.equal(job.code, "code");
+  assert.equal(new TextDecoder().decode(job.code), "code");
+  assert.equal(job.form, "js");
   assert.deepEqual([...job.input], [...bytes("input")]);
   assert.equal(job.cap, 10);
 });
@@ -62,4 +63,63 @@ test("ended answers 200 with the end in its header", async () => {
   assert.equal(response.headers.get(END_HEADER), "ok");
   assert.equal(await response.text(), "out");
   assert.equal(ended(END.EXCEPTION).headers.get(END_HEADER), "exception");
+});
+
+test("a JavaScript job's modules are our entry and its code, decoded as before", () => {
+  const headers = new Headers({ [CODE_LENGTH]: "2", [OUTPUT_CAP]: "1" });
+  const job = parseJob(headers, new Uint8Array([0x61, 0xff]));
+  const modules = jobModules(job, { entry: "E" });
+  assert.deepEqual(modules, { "main.js": "E", "user.js": "a\ufffd" });
+});
+
+test("a raw module is typed wasm next to our WASI entry and shim", () => {
+  const headers = new Headers({ [CODE_LENGTH]: "4", [OUTPUT_CAP]: "1", [CODE_FORM]: "wasi" });
+  const job = parseJob(headers, new Uint8Array([0, 0x61, 0x73, 0x6d, 9]));
+  const modules = jobModules(job, { entry: "E", wasiEntry: "W", wasi: "S" });
+  assert.deepEqual(modules["main.js"], { js: "W" });
+  assert.deepEqual(modules["wasi.js"], { js: "S" });
+  assert.deepEqual([...new Uint8Array(modules["user.wasm"].wasm)], [0, 0x61, 0x73, 0x6d]);
+  assert.deepEqual([...job.input], [9]);
+});
+
+test("an unknown code form is refused", () => {
+  const headers = new Headers({ [CODE_LENGTH]: "0", [OUTPUT_CAP]: "1", [CODE_FORM]: "python" });
+  assert.equal(parseJob(headers, new Uint8Array(0)), "bad code form");
+});
+
+function record(kind, name, content) {
+  const n = bytes(name);
+  const out = new Uint8Array(1 + 2 + n.length + 4 + content.length);
+  const view = new DataView(out.buffer);
+  out[0] = kind;
+  view.setUint16(1, n.length);
+  out.set(n, 3);
+  view.setUint32(3 + n.length, content.length);
+  out.set(content, 7 + n.length);
+  return [...out];
+}
+
+test("a bundle's framing becomes typed modules under job/, behind our entry", () => {
+  const framing = new Uint8Array([
+    ...record(1, "index.js", bytes("export default {}")),
+    ...record(2, "a/add.wasm", new Uint8Array([0, 0x61, 0x73, 0x6d])),
+    ...record(3, "d.json", bytes('{"a":[1]}')),
+    ...record(4, "t.txt", bytes("hi")),
+    ...record(5, "b.bin", new Uint8Array([7])),
+  ]);
+  const modules = jobModules({ form: "bundle", code: framing }, { entry: "E" });
+  assert.deepEqual(modules["main.js"], { js: "E" });
+  assert.deepEqual(modules["user.js"], { js: 'export { default } from "job/index.js";' });
+  assert.deepEqual(modules["job/index.js"], { js: "export default {}" });
+  assert.equal(modules["job/a/add.wasm"].wasm.byteLength, 4);
+  assert.deepEqual(modules["job/d.json"], { json: { a: [1] } });
+  assert.deepEqual(modules["job/t.txt"], { text: "hi" });
+  assert.deepEqual([...new Uint8Array(modules["job/b.bin"].data)], [7]);
+});
+
+test("a framing the node never writes throws", () => {
+  const good = record(1, "index.js", bytes("x"));
+  for (const bad of [good.slice(0, -1), [9, ...good.slice(1)], good.slice(0, 2), record(4, "t.txt", new Uint8Array([0xff]))]) {
+    assert.throws(() => bundleModules(new Uint8Array(bad)));
+  }
 });
