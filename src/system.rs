@@ -4,7 +4,8 @@
 //! `CgroupPool`, `PortPool`, `WorkerdRunner`, `JobScheduler`) → `ChainListener` (supervised). Every
 //! address is passed explicitly to the constructor that needs it; nothing is looked up from a
 //! registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
-//! not usable: a node that cannot contain jobs must not announce capacity.
+//! not usable, or when a configured jail layer fails its self-check: a node that cannot contain
+//! jobs must not announce capacity.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::chain::rpc::{ChainRpc, RpcError};
 use crate::config::{Config, ExecutionConfig, ExecutionMode};
 use crate::domain::EnclaveIdentity;
 use crate::http::{DirectRunState, HttpState};
+use crate::sandbox::settings::{JailError, JailSettings};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
 
@@ -70,6 +72,9 @@ pub enum StartError {
     /// The runner could not be built.
     #[error("cannot set up the workerd runner")]
     Runner(#[from] RunError),
+    /// A configured jail layer cannot be set up on this host (the message names it).
+    #[error(transparent)]
+    Jail(#[from] JailError),
 }
 
 /// Starts every actor. Must run inside an actix `System`.
@@ -146,6 +151,11 @@ async fn start_execution(
         return Err(StartError::Workerd(execution.workerd.display().to_string()));
     }
     prepare_job_dir(&execution.job_dir)?;
+    let settings = runner_settings(execution)?;
+    settings
+        .jail
+        .self_check(&settings.launcher, &settings.workerd, &execution.job_dir)?;
+    info!(jail = ?settings.jail, "Job jail ready (self-check passed).");
     let cgroups = Cgroups::detect(
         Path::new("/proc/self/mountinfo"),
         &execution.cgroup_root,
@@ -177,7 +187,7 @@ async fn start_execution(
         cgroups: cgroups.clone().recipient(),
         ports: ports.clone().recipient(),
     });
-    let runner = WorkerdRunner::new(runner_settings(execution)?, warm)?.start();
+    let runner = WorkerdRunner::new(settings, warm)?.start();
     info!(mode = ?execution.mode, warm_processes = execution.warm_processes, "Execution mode.");
     let links = SchedulerLinks {
         code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
@@ -232,13 +242,19 @@ fn limits(execution: &ExecutionConfig) -> CgroupLimits {
 
 fn runner_settings(execution: &ExecutionConfig) -> Result<RunnerSettings, StartError> {
     let launcher = std::env::current_exe().map_err(RunError::Spawn)?;
+    let jail = JailSettings::prepare(
+        &execution.jail,
+        execution.network_isolation,
+        &execution.workerd,
+        &execution.job_dir,
+    )?;
     Ok(RunnerSettings {
         workerd: execution.workerd.clone(),
         launcher,
         job_root: execution.job_dir.clone(),
         max_output_bytes: execution.max_output_bytes,
         memory_limit_bytes: execution.memory_limit_bytes,
-        isolate_network: execution.network_isolation,
+        jail,
     })
 }
 

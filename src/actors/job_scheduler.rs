@@ -411,6 +411,7 @@ async fn attempt(
         input: job.input.clone(),
         deadline,
         cgroup_procs: cgroup.procs_files(),
+        slot: cgroup.slot(),
         listener: port.listener,
     };
     match links.runner.send(RunJob { spec, cgroup }).await {

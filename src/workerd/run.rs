@@ -17,6 +17,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::sandbox::command::{launcher_command, JobJail};
+
 use super::config::{
     render_config, render_entry_module, CONFIG_FILE, ENTRY_MODULE, EXCEPTION_HEADER,
     LOAD_FAILED_HEADER, SOCKET_NAME, USER_MODULE,
@@ -40,8 +42,8 @@ pub struct RunnerSettings {
     pub job_root: PathBuf,
     /// Largest response body accepted; more is outcome 5.
     pub max_output_bytes: usize,
-    /// Put workerd in a fresh network namespace.
-    pub isolate_network: bool,
+    /// The job jail's layers (the network namespace among them).
+    pub jail: crate::sandbox::settings::JailSettings,
     /// A job's memory limit (its cgroup's); a warm process holding half of it is replaced.
     pub memory_limit_bytes: u64,
 }
@@ -59,6 +61,8 @@ pub struct RunSpec {
     pub deadline: Instant,
     /// `cgroup.procs` files the launcher joins.
     pub cgroup_procs: Vec<PathBuf>,
+    /// The cgroup lease's slot (the job's uid in the jail).
+    pub slot: u32,
     /// A bound, listening loopback socket handed to workerd.
     pub listener: TcpListener,
 }
@@ -149,6 +153,7 @@ async fn run_in_dir(
         input,
         deadline,
         cgroup_procs,
+        slot,
         listener,
         ..
     } = spec;
@@ -156,9 +161,12 @@ async fn run_in_dir(
     // exits, a waiting connection is refused instead of hanging in the backlog.
     let mut child = spawn(
         settings,
-        &cgroup_procs,
+        JobJail {
+            cgroup_procs: &cgroup_procs,
+            slot,
+            dir,
+        },
         listener.into(),
-        dir,
         control_write,
         Flavor::Cold,
     )?;
@@ -247,35 +255,26 @@ pub(super) enum Flavor {
     Warm,
 }
 
-/// Starts workerd through the sandbox launcher in `dir`, serving `listener`.
+/// Starts workerd through the sandbox launcher, jailed, in the job's directory, serving
+/// `listener`.
 pub(super) fn spawn(
     settings: &RunnerSettings,
-    cgroup_procs: &[PathBuf],
+    job: JobJail<'_>,
     listener: OwnedFd,
-    dir: &Path,
     control_write: OwnedFd,
     flavor: Flavor,
 ) -> Result<Child, RunError> {
-    let mut command = Command::new(&settings.launcher);
+    let mut command = Command::from(launcher_command(
+        &settings.launcher,
+        &settings.jail,
+        job,
+        &settings.workerd,
+    ));
     command
-        .arg("sandbox-exec")
-        .arg("--parent")
-        .arg(std::process::id().to_string());
-    for procs in cgroup_procs {
-        command.arg("--join").arg(procs);
-    }
-    if settings.isolate_network {
-        command.arg("--new-netns");
-    }
-    command
-        .arg("--")
-        .arg(&settings.workerd)
         .args(["serve", CONFIG_FILE, "--socket-fd"])
         .arg(format!("{SOCKET_NAME}={LISTENER_FD}"))
         .args(["--control-fd", &CONTROL_FD.to_string()])
         .args((flavor == Flavor::Warm).then_some("--experimental"))
-        .current_dir(dir)
-        .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

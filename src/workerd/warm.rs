@@ -24,6 +24,7 @@ use super::run::{
     Markers, RunError, RunnerSettings, STDERR_KEEP,
 };
 use crate::messages::pool::CgroupLease;
+use crate::sandbox::command::JobJail;
 
 /// One job for a warm process.
 #[derive(Debug, Clone)]
@@ -95,9 +96,12 @@ impl WarmProcess {
             nix::unistd::pipe().map_err(|error| RunError::Descriptors(error.to_string()))?;
         let spawned = spawn(
             settings,
-            &cgroup.procs_files(),
+            JobJail {
+                cgroup_procs: &cgroup.procs_files(),
+                slot: cgroup.slot(),
+                dir: &dir,
+            },
             listener.into(),
-            &dir,
             control_write,
             Flavor::Warm,
         );
