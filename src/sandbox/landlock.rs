@@ -1,6 +1,7 @@
 //! Landlock (best effort: the layer is skipped where the kernel lacks it, e.g. stock Nitro
-//! kernels): one more wall inside the job's root, applied after `pivot_root` and before the
-//! uid change, so even a process that got around the mount view or the uid gets no more.
+//! kernels): one more wall inside the job's root, applied after `pivot_root` and the uid
+//! change (it needs no privilege), so even a process that got around the mount view or the uid
+//! gets no more.
 //!
 //! Rules with the filesystem layer: read and execute the program and its libraries, read
 //! `/job`, anything in `/tmp`, read/write `/dev/null`, read `/dev/urandom`; nothing on `/`

@@ -116,24 +116,25 @@ fn outer(args: &SandboxArgs) -> Result<std::convert::Infallible, LaunchError> {
         namespaces::unshare_pid()?;
         supervisor::run(args)
     } else {
-        jail_and_exec(args)
+        jail_and_exec(args, None)
     }
 }
 
 /// Pid 1 of the job's pid namespace: tie our life to the outer stage, then the jail.
 fn inner(args: &SandboxArgs, outer_pid: i32) -> Result<std::convert::Infallible, LaunchError> {
-    // workerd inherits this across `exec`: when the outer stage dies (the node killed it, or
-    // died itself), workerd, pid 1 here, dies and the kernel kills the whole namespace.
-    prctl::set_pdeathsig(Signal::SIGKILL).map_err(LaunchError::syscall("parent-death signal"))?;
-    if supervisor::host_parent_pid()? != outer_pid {
-        return Err(LaunchError::Orphaned);
-    }
-    jail_and_exec(args)
+    // workerd inherits the parent-death signal across `exec`: when the outer stage dies (the
+    // node killed it, or died itself), workerd, pid 1 here, dies and the kernel kills the whole
+    // namespace. Armed late, see `ParentWatch`.
+    let watch = supervisor::ParentWatch::open(outer_pid)?;
+    jail_and_exec(args, Some(watch))
 }
 
 /// Every layer after the pid namespace, in an order where each step still has the privilege it
 /// needs; the seccomp filter is compiled first and installed last, right before `exec`.
-fn jail_and_exec(args: &SandboxArgs) -> Result<std::convert::Infallible, LaunchError> {
+fn jail_and_exec(
+    args: &SandboxArgs,
+    watch: Option<supervisor::ParentWatch>,
+) -> Result<std::convert::Infallible, LaunchError> {
     let filter = args.seccomp.map(seccomp::compile).transpose()?;
     if let (Some(uid), Some(dir)) = (args.uid, &args.job_dir) {
         identity::hand_over_job_files(dir, uid)?;
@@ -161,11 +162,25 @@ fn jail_and_exec(args: &SandboxArgs) -> Result<std::convert::Infallible, LaunchE
         namespaces::set_hostname()?;
     }
     limits::apply(args.open_files_max, args.file_size_max)?;
-    if args.landlock {
-        landlock::restrict(args.root.is_some())?;
-    }
     if let Some(uid) = args.uid {
         identity::become_unprivileged(uid)?;
+    }
+    // The uid change cleared the parent-death signal: arm it again, then check the parent.
+    match watch {
+        Some(watch) => watch.arm()?,
+        None => {
+            prctl::set_pdeathsig(Signal::SIGKILL)
+                .map_err(LaunchError::syscall("parent-death signal"))?;
+            if args
+                .parent
+                .is_some_and(|parent| nix::unistd::getppid().as_raw() != parent)
+            {
+                return Err(LaunchError::Orphaned);
+            }
+        }
+    }
+    if args.landlock {
+        landlock::restrict(args.root.is_some())?;
     }
     prctl::set_no_new_privs().map_err(LaunchError::syscall("no_new_privs"))?;
     if let Some(filter) = &filter {

@@ -16,8 +16,9 @@
 //! | mount namespace + private root (`pivot_root`) | [`root`], [`libs`] | `jail_filesystem` |
 //! | rlimits (`NOFILE`, `CORE`=0, `FSIZE`) | [`limits`] | — |
 //! | descriptors: only 0–4 survive `exec` | [`fds`] | — |
-//! | Landlock (best effort) | [`landlock`] | `jail_landlock` |
 //! | uid/gid per job slot, no groups, no capabilities | [`identity`] | `jail_identity` |
+//! | parent-death signal (re-armed: the uid change clears it) | [`supervisor`] | — |
+//! | Landlock (best effort) | [`landlock`] | `jail_landlock` |
 //! | `no_new_privs` | [`launcher`] | — |
 //! | seccomp-bpf deny list (last, before `exec`) | [`seccomp`] | `jail_seccomp` |
 //!

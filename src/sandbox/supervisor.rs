@@ -15,7 +15,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::getpid;
 
 use super::error::LaunchError;
-use super::identity;
 use super::launcher::SandboxArgs;
 
 /// Starts the inner stage and mirrors its end; returns only if it cannot be started.
@@ -38,10 +37,9 @@ pub(super) fn run(args: &SandboxArgs) -> Result<Infallible, LaunchError> {
     // workerd holds the listener and the control pipe now; our copies would only delay the
     // node noticing that workerd is gone.
     super::fds::close_handed_over();
-    if let Some(uid) = args.uid {
-        // Nothing left to do here needs privilege: wait and mirror.
-        identity::become_unprivileged(uid)?;
-    }
+    // We stay root: a uid change would clear our own parent-death signal (the node's tie), and
+    // nothing of the job can reach us (we are outside its pid namespace, and run no job code).
+    let _ = &args;
     let status = child.wait().map_err(LaunchError::Inner)?;
     if let Some(signal) = status.signal() {
         die_by(signal);
@@ -66,15 +64,57 @@ fn die_by(signal: i32) -> ! {
     std::process::exit(128 + signal);
 }
 
-/// Our parent's pid as the host sees it. `getppid` says 0 in a new pid namespace whose parent
-/// is outside; `/proc` is still the host's at this point, so its `stat` tells the truth.
-pub(super) fn host_parent_pid() -> Result<i32, LaunchError> {
-    let path = "/proc/self/stat";
-    let stat = std::fs::read_to_string(path).map_err(LaunchError::file("pid namespace", path))?;
-    // `pid (comm) state ppid …`; comm may contain spaces and parentheses, so split after the
-    // last ')'.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-        .and_then(|ppid| ppid.parse().ok())
-        .ok_or(LaunchError::Orphaned)
+/// The inner stage's tie to the outer one: workerd (pid 1 here) must get SIGKILL when the
+/// outer stage dies. A parent-death signal does that, but the kernel clears it on every uid
+/// change, so it is armed after the identity layer, when the host's `/proc` is no longer in
+/// view: a descriptor of our `/proc/self`, opened before the jail, still shows the host's truth
+/// (`getppid` says 0 in a new pid namespace whose parent is outside). Close-on-exec: workerd
+/// never sees it.
+#[derive(Debug)]
+pub(super) struct ParentWatch {
+    proc_self: std::fs::File,
+    outer_pid: i32,
+}
+
+impl ParentWatch {
+    /// Opens our `/proc/self` while it is visible.
+    pub(super) fn open(outer_pid: i32) -> Result<Self, LaunchError> {
+        let path = "/proc/self";
+        let proc_self =
+            std::fs::File::open(path).map_err(LaunchError::file("pid namespace", path))?;
+        Ok(Self {
+            proc_self,
+            outer_pid,
+        })
+    }
+
+    /// Arms the parent-death signal, then checks the outer stage is still our parent (if it
+    /// died before, the signal will never come and we must not start the job).
+    pub(super) fn arm(self) -> Result<(), LaunchError> {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+            .map_err(LaunchError::syscall("parent-death signal"))?;
+        let error = LaunchError::syscall("pid namespace (our parent)");
+        let fd = nix::fcntl::openat(
+            Some(std::os::fd::AsRawFd::as_raw_fd(&self.proc_self)),
+            "stat",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(error)?;
+        let mut buffer = [0u8; 1024];
+        let read = nix::unistd::read(fd, &mut buffer);
+        let _ = nix::unistd::close(fd);
+        let read = read.map_err(LaunchError::syscall("pid namespace (our parent)"))?;
+        let stat = String::from_utf8_lossy(&buffer[..read]);
+        // `pid (comm) state ppid …`; comm may contain spaces and parentheses.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<i32>().ok());
+        if parent == Some(self.outer_pid) {
+            Ok(())
+        } else {
+            Err(LaunchError::Orphaned)
+        }
+    }
 }

@@ -204,6 +204,8 @@ pub struct NodeOptions {
     pub chain_head_timeout_ms: Option<u64>,
     /// `execution_mode` (`cold`, `prewarmed`, `isolate`); the node's default when `None`.
     pub execution_mode: Option<&'static str>,
+    /// Turn every optional job jail layer off (the benchmark's baseline).
+    pub without_jail: bool,
 }
 
 /// Warm processes a test node keeps idle: few, so parallel tests stay light.
@@ -265,6 +267,17 @@ impl TestNode {
             config["execution_mode"] = json!(mode);
         }
         config["warm_processes"] = json!(TEST_WARM_PROCESSES);
+        if options.without_jail {
+            for layer in [
+                "jail_identity",
+                "jail_filesystem",
+                "jail_namespaces",
+                "jail_landlock",
+            ] {
+                config[layer] = json!(false);
+            }
+            config["jail_seccomp"] = json!("off");
+        }
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("config file");
         Self::spawn(dir, enclave_key, cgroup_parent, &config_path).await
