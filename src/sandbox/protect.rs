@@ -22,8 +22,10 @@ pub enum ProtectError {
 
 /// Makes this process non-dumpable and unattractive to the OOM killer.
 pub fn harden_node() -> Result<(), ProtectError> {
-    nix::sys::prctl::set_dumpable(false).map_err(ProtectError::Dumpable)?;
-    std::fs::write("/proc/self/oom_score_adj", NODE_OOM_SCORE_ADJ).map_err(ProtectError::OomScore)
+    // First: once non-dumpable, our `/proc/self` files are no longer ours to write (EACCES).
+    std::fs::write("/proc/self/oom_score_adj", NODE_OOM_SCORE_ADJ)
+        .map_err(ProtectError::OomScore)?;
+    nix::sys::prctl::set_dumpable(false).map_err(ProtectError::Dumpable)
 }
 
 /// One warning line if `key_file` is readable by its group or others (it should be 0600).

@@ -13,8 +13,9 @@
 //! - **`ENOSYS`** for `clone3`, whose flags sit in memory a filter cannot read: libc then falls
 //!   back to `clone`, whose flags are checked.
 //!
-//! Confirmed against workerd with [`Mode::Log`] (config `jail_seccomp = "log"`): the whole
-//! execution suite logs nothing but `clone3` (README, "Job jail").
+//! Confirmed against workerd with [`Mode::Log`] (config `jail_seccomp = "log"`): a serving
+//! workerd logs nothing but `clone3`, and the execution suite passes under [`Mode::Deny`]
+//! (README, "Job jail").
 
 use std::collections::BTreeMap;
 

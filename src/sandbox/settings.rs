@@ -12,8 +12,14 @@ use super::command::{launcher_command, JobJail};
 use super::seccomp;
 use crate::config::JailConfig;
 
-/// Directory under the job directory holding the jail's own files.
-const JAIL_DIR: &str = ".jail";
+/// The jail's own files (library copy, mount point, self-check directory): next to the job
+/// directory, `<job_dir>.jail`, so the job directory holds jobs only and two nodes never share
+/// them.
+fn jail_dir(job_dir: &Path) -> PathBuf {
+    let mut name = job_dir.file_name().unwrap_or_default().to_owned();
+    name.push(".jail");
+    job_dir.with_file_name(name)
+}
 
 /// Which layers a job process gets (see README, "Job jail").
 #[derive(Debug, Clone)]
@@ -87,7 +93,7 @@ pub enum JailError {
 
 impl JailSettings {
     /// Settings from the config, with the filesystem layer's files prepared for `program` under
-    /// `job_dir` (call after the job directory was emptied).
+    /// `<job_dir>.jail`.
     pub fn prepare(
         config: &JailConfig,
         network: bool,
@@ -95,7 +101,7 @@ impl JailSettings {
         job_dir: &Path,
     ) -> Result<Self, JailError> {
         let filesystem = if config.filesystem {
-            let jail_dir = job_dir.join(JAIL_DIR);
+            let jail_dir = jail_dir(job_dir);
             let fs = FilesystemJail {
                 mount_point: jail_dir.join("root"),
                 lib_dir: jail_dir.join("libs"),
@@ -122,7 +128,7 @@ impl JailSettings {
     }
 
     /// Runs `program --version` through `launcher` with every configured layer (no cgroup,
-    /// slot 0, an empty job directory under `job_dir`): proof at start that each layer can be
+    /// slot 0, an empty job directory in `<job_dir>.jail`): proof at start that each layer can be
     /// set up here and that the program runs inside them.
     pub fn self_check(
         &self,
@@ -130,7 +136,7 @@ impl JailSettings {
         program: &Path,
         job_dir: &Path,
     ) -> Result<(), JailError> {
-        let dir = job_dir.join(JAIL_DIR).join("check");
+        let dir = jail_dir(job_dir).join("check");
         std::fs::create_dir_all(&dir).map_err(|source| JailError::Io {
             path: dir.clone(),
             source,
