@@ -6,7 +6,8 @@
 //! Needs root, real cgroups (v1, hybrid or v2) and the built binaries only, so it also runs as
 //! a plain `cargo test --test jail` binary inside the cgroup-v2 VM tier.
 
-#![allow(clippy::unwrap_used)]
+// Plain synchronous tests, no arbiter to block: `std::thread::sleep` is fine here.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;

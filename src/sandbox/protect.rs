@@ -21,10 +21,13 @@ pub enum ProtectError {
 }
 
 /// Makes this process non-dumpable and unattractive to the OOM killer.
+/// The OOM score is best effort (lowering it needs `CAP_SYS_RESOURCE`, which some container
+/// runtimes withhold even from root): one warning line; the dumpable flag is required.
 pub fn harden_node() -> Result<(), ProtectError> {
-    // First: once non-dumpable, our `/proc/self` files are no longer ours to write (EACCES).
-    std::fs::write("/proc/self/oom_score_adj", NODE_OOM_SCORE_ADJ)
-        .map_err(ProtectError::OomScore)?;
+    if let Err(error) = std::fs::write("/proc/self/oom_score_adj", NODE_OOM_SCORE_ADJ) {
+        let error = ProtectError::OomScore(error);
+        tracing::warn!(%error, "Jobs still go first (their score is 1000).");
+    }
     nix::sys::prctl::set_dumpable(false).map_err(ProtectError::Dumpable)
 }
 

@@ -43,7 +43,7 @@ struct Target {
     /// Run one attempt and exit 0 if it succeeded (children only).
     #[arg(long)]
     single: Option<String>,
-    /// Sleep (children of the process-count attempt).
+    /// Wait for stdin to close (children of the process-count attempt).
     #[arg(long)]
     hold: bool,
 }
@@ -51,7 +51,8 @@ struct Target {
 fn main() {
     let target = Target::parse();
     if target.hold {
-        std::thread::sleep(Duration::from_secs(30));
+        // Until the parent closes our stdin (or kills us).
+        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
         return;
     }
     if let Some(attempt) = &target.single {
@@ -78,7 +79,7 @@ fn main() {
         "open_node_mem",
         std::fs::File::open(format!("/proc/{node}/mem")).map(drop),
     );
-    in_child("ptrace_node", &target);
+    in_child("ptrace_node");
     report(
         "signal_node",
         errno(kill(Pid::from_raw(node), Signal::SIGCONT)),
@@ -88,7 +89,7 @@ fn main() {
         "tcp_to_loopback",
         std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).map(drop),
     );
-    in_child("vsock_socket", &target);
+    in_child("vsock_socket");
     report(
         "mount",
         errno(nix::mount::mount(
@@ -112,7 +113,7 @@ fn main() {
         "setuid_root",
         errno(nix::unistd::setuid(nix::unistd::Uid::from_raw(0))),
     );
-    in_child("bpf", &target);
+    in_child("bpf");
     report("write_cgroup_fs", std::fs::write(&target.cgroup_file, "1"));
     write_past_file_size_limit(target.file_size_max);
     more_processes_than_allowed(target.pids_max);
@@ -137,7 +138,7 @@ fn single(attempt: &str, target: &Target) -> std::io::Result<()> {
     }
 }
 
-fn in_child(attempt: &str, target: &Target) {
+fn in_child(attempt: &str) {
     let me = std::env::args_os().next().unwrap_or_default();
     let status = Command::new(me)
         .args(std::env::args_os().skip(1))
@@ -153,7 +154,6 @@ fn in_child(attempt: &str, target: &Target) {
             json!({"attempt": attempt, "ok": false, "error": error.to_string(), "spawn_failed": true})
         }
     };
-    let _ = target;
     emit(line);
 }
 
