@@ -55,17 +55,25 @@ fn pipeline(c: &mut Criterion) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut group = c.benchmark_group("per_job");
     group.sample_size(30);
-    for mode in ["cold", "prewarmed", "isolate"] {
+    // `*_without_jail`: every optional jail layer off (cgroups and the network namespace stay),
+    // the baseline of the jail's cost on the critical path; JS only.
+    for (label, mode, without_jail) in [
+        ("cold", "cold", false),
+        ("cold_without_jail", "cold", true),
+        ("prewarmed", "prewarmed", false),
+        ("prewarmed_without_jail", "prewarmed", true),
+        ("isolate", "isolate", false),
+    ] {
         let options = common::NodeOptions {
             execution_mode: Some(mode),
+            without_jail,
             ..common::NodeOptions::default()
         };
         let node = runtime.block_on(common::TestNode::start(&chain, options));
-        for (name, tx) in [
-            ("direct_run_cached_code", &tx),
-            ("direct_run_wasm", &wasm_tx),
-        ] {
-            group.bench_function(format!("{name}/{mode}"), |b| {
+        let forms = [("direct_run_cached_code", &tx), ("direct_run_wasm", &wasm_tx)];
+        let forms = if without_jail { &forms[..1] } else { &forms[..] };
+        for &(name, tx) in forms {
+            group.bench_function(format!("{name}/{label}"), |b| {
                 b.to_async(&runtime).iter_custom(|iterations| {
                     let client = client.clone();
                     let url = node.url("/api/serverless");

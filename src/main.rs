@@ -12,6 +12,7 @@ use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::Config;
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
+use serverless_executor::sandbox::protect;
 use serverless_executor::secrets::SecretKey;
 use serverless_executor::{http, system, telemetry};
 
@@ -67,7 +68,10 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
+    // Before the key is in memory: no core dump, no same-uid ptrace, OOM-killed after jobs.
+    protect::harden_node().context("protecting the node process")?;
     let config = Config::load(&cli.config_file)?;
+    protect::warn_if_key_exposed(&config.enclave_signer_file);
     let key = SecretKey::load(&config.enclave_signer_file)
         .with_context(|| "loading the enclave key (config key `enclave_signer_file`)")?;
     let handles = system::start(&config, key).await?;

@@ -4,7 +4,8 @@
 //! `CgroupPool`, `PortPool`, `WorkerdRunner`, `JobScheduler`) → `ChainListener` (supervised). Every
 //! address is passed explicitly to the constructor that needs it; nothing is looked up from a
 //! registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
-//! not usable: a node that cannot contain jobs must not announce capacity.
+//! not usable, or when a configured jail layer fails its self-check: a node that cannot contain
+//! jobs must not announce capacity.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::domain::EnclaveIdentity;
 use crate::http::{DirectRunState, HttpState};
 use crate::metrics::Metrics;
 use crate::node_lock::{LockError, NodeLock, LOCK_DIR};
+use crate::sandbox::settings::{JailError, JailSettings};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
 
@@ -103,6 +105,9 @@ pub enum StartError {
     /// The runner could not be built.
     #[error("cannot set up the workerd runner")]
     Runner(#[from] RunError),
+    /// A configured jail layer cannot be set up on this host (the message names it).
+    #[error(transparent)]
+    Jail(#[from] JailError),
 }
 
 /// Starts every actor. Must run inside an actix `System`.
@@ -187,6 +192,11 @@ async fn start_execution(
     // Before anything under the parent is touched: another node's jobs may live there.
     let lock = NodeLock::take(Path::new(LOCK_DIR), &execution.cgroup_parent)?;
     prepare_job_dir(&execution.job_dir)?;
+    let settings = runner_settings(execution)?;
+    settings
+        .jail
+        .self_check(&settings.launcher, &settings.workerd, &execution.job_dir)?;
+    info!(jail = ?settings.jail, "Job jail ready (self-check passed).");
     let cgroups = Cgroups::detect(
         Path::new("/proc/self/mountinfo"),
         &execution.cgroup_root,
@@ -231,7 +241,7 @@ async fn start_execution(
         cgroups: cgroups.recipient(),
         ports: ports.recipient(),
     };
-    let runner = WorkerdRunner::new(runner_settings(execution)?, pool)?.start();
+    let runner = WorkerdRunner::new(settings, pool)?.start();
     info!(mode = ?execution.mode, warm_processes = idle_max, chain_slots = capacity.chain,
         direct_slots = capacity.direct, "Execution mode.");
     let links = SchedulerLinks {
@@ -285,13 +295,19 @@ fn limits(execution: &ExecutionConfig) -> CgroupLimits {
 
 fn runner_settings(execution: &ExecutionConfig) -> Result<RunnerSettings, StartError> {
     let launcher = std::env::current_exe().map_err(RunError::Spawn)?;
+    let jail = JailSettings::prepare(
+        &execution.jail,
+        execution.network_isolation,
+        &execution.workerd,
+        &execution.job_dir,
+    )?;
     Ok(RunnerSettings {
         workerd: execution.workerd.clone(),
         launcher,
         job_root: execution.job_dir.clone(),
         max_output_bytes: execution.max_output_bytes,
         memory_limit_bytes: execution.memory_limit_bytes,
-        isolate_network: execution.network_isolation,
+        jail,
     })
 }
 

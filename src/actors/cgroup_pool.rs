@@ -3,8 +3,10 @@
 //! Receives: [`ReserveCgroup`], [`ReleaseCgroup`]. Sends: nothing. Every job gets a fresh
 //! cgroup (counters start at zero, so OOM evidence needs no bookkeeping); on release every
 //! process left in it is killed, the cgroup is waited empty and removed. The number of live
-//! cgroups never exceeds the capacity. Invariant: the only code that writes under the node's
-//! cgroup parent.
+//! cgroups never exceeds the capacity. Each lease has a slot (the lowest free index), free again
+//! only when its cgroup is empty and removed: the job jail's per-slot uid is then never shared
+//! by two live job processes. Invariant: the only code that writes under the node's cgroup
+//! parent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ pub struct CgroupPool {
     limits: CgroupLimits,
     capacity: usize,
     live: usize,
+    slot_taken: Vec<bool>,
 }
 
 impl CgroupPool {
@@ -35,6 +38,7 @@ impl CgroupPool {
             limits,
             capacity,
             live: 0,
+            slot_taken: vec![false; capacity],
         }
     }
 }
@@ -52,10 +56,18 @@ impl Handler<ReserveCgroup> for CgroupPool {
                 capacity: self.capacity,
             });
         }
+        // `live < capacity`, and a slot is taken exactly while its cgroup is live.
+        let Some(slot) = self.slot_taken.iter().position(|taken| !taken) else {
+            return Err(PoolError::Exhausted {
+                capacity: self.capacity,
+            });
+        };
         let cgroup = self.cgroups.create(&msg.job_name, &self.limits)?;
         self.live += 1;
-        debug!(cgroup = %msg.job_name, live = self.live, "Cgroup reserved.");
-        Ok(CgroupLease::new(cgroup, ctx.address().recipient()))
+        self.slot_taken[slot] = true;
+        debug!(cgroup = %msg.job_name, slot, live = self.live, "Cgroup reserved.");
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+        Ok(CgroupLease::new(cgroup, slot, ctx.address().recipient()))
     }
 }
 
@@ -63,7 +75,7 @@ impl Handler<ReleaseCgroup> for CgroupPool {
     type Result = ();
 
     fn handle(&mut self, msg: ReleaseCgroup, ctx: &mut Context<Self>) {
-        let cgroup = msg.cgroup;
+        let (cgroup, slot) = (msg.cgroup, msg.slot);
         if let Err(error) = cgroup.kill_all() {
             warn!(cgroup = cgroup.name(), %error, "Cannot kill the job's processes.");
         }
@@ -72,12 +84,18 @@ impl Handler<ReleaseCgroup> for CgroupPool {
             cgroup.remove()?;
             Ok::<_, crate::cgroup::CgroupError>(cgroup)
         };
-        ctx.spawn(cleanup.into_actor(self).map(|result, act, _| {
+        ctx.spawn(cleanup.into_actor(self).map(move |result, act, _| {
             // A cgroup that could not be removed still counts against the capacity: the
             // processes in it may still be running.
             match result {
                 Ok(cgroup) => {
                     act.live = act.live.saturating_sub(1);
+                    if let Some(taken) = usize::try_from(slot)
+                        .ok()
+                        .and_then(|slot| act.slot_taken.get_mut(slot))
+                    {
+                        *taken = false;
+                    }
                     debug!(cgroup = cgroup.name(), live = act.live, "Cgroup released.");
                 }
                 Err(error) => error!(%error, "Job cgroup not removed; its slot stays taken."),

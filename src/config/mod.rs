@@ -4,7 +4,10 @@
 //! Receives nothing and sends nothing; `main` calls [`Config::load`] once at start. Every error
 //! names the offending key so the operator can fix it from one line.
 
+mod jail;
 mod raw;
+
+pub use jail::JailConfig;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -87,6 +90,8 @@ pub struct ExecutionConfig {
     pub code_cache_bytes: usize,
     /// Run workerd in an empty network namespace.
     pub network_isolation: bool,
+    /// The job jail's layers.
+    pub jail: JailConfig,
 }
 
 /// What the direct-run route needs.
@@ -313,6 +318,8 @@ fn execution_config(raw: &RawConfig, runtime: &Path) -> Result<ExecutionConfig, 
         max_output_bytes: in_range("max_output_bytes", raw.max_output_bytes, 1, 64 << 20)?,
         code_cache_bytes: raw.code_cache_bytes,
         network_isolation: raw.job_network_isolation,
+        // Job slots = cgroup leases: twice the capacity plus idle warm processes (system.rs).
+        jail: jail::jail_config(raw, raw.job_capacity.saturating_mul(2).saturating_add(4096))?,
     })
 }
 

@@ -81,6 +81,40 @@ pub(super) struct RawConfig {
     pub(super) direct_run_capacity: Option<u64>,
     #[serde(default = "default_direct_run_queue_timeout_ms")]
     pub(super) direct_run_queue_timeout_ms: u64,
+
+    // The job jail.
+    #[serde(default = "default_job_uid_base")]
+    pub(super) job_uid_base: u64,
+    #[serde(default = "default_true")]
+    pub(super) jail_identity: bool,
+    #[serde(default = "default_true")]
+    pub(super) jail_filesystem: bool,
+    #[serde(default = "default_true")]
+    pub(super) jail_namespaces: bool,
+    #[serde(default = "default_jail_seccomp")]
+    pub(super) jail_seccomp: String,
+    #[serde(default = "default_true")]
+    pub(super) jail_landlock: bool,
+    #[serde(default = "default_job_open_files_max")]
+    pub(super) job_open_files_max: u64,
+    #[serde(default = "default_job_file_size_max_mib")]
+    pub(super) job_file_size_max_mib: u64,
+}
+
+fn default_job_uid_base() -> u64 {
+    2_000_000
+}
+
+fn default_jail_seccomp() -> String {
+    "deny".to_owned()
+}
+
+fn default_job_open_files_max() -> u64 {
+    1024
+}
+
+fn default_job_file_size_max_mib() -> u64 {
+    16
 }
 
 fn default_true() -> bool {

@@ -151,3 +151,31 @@ fn direct_runs_have_their_own_capacity_defaulting_to_job_capacity() {
     });
     assert!(error_text("json", &text).contains("direct_run_capacity"));
 }
+
+#[test]
+fn every_jail_layer_is_on_by_default_and_can_be_turned_off() {
+    let config = Config::from_text("json", MARLIN_JSON).unwrap();
+    let jail = &config.execution.jail;
+    assert!(jail.identity && jail.filesystem && jail.namespaces && jail.landlock);
+    assert_eq!(jail.seccomp, Some(crate::sandbox::seccomp::Mode::Deny));
+    assert_eq!(jail.uid_base, 2_000_000);
+    let text = marlin_json_with(|map| {
+        map.insert("jail_seccomp".into(), "off".into());
+        map.insert("jail_filesystem".into(), false.into());
+    });
+    let jail = Config::from_text("json", &text).unwrap().execution.jail;
+    assert_eq!(jail.seccomp, None);
+    assert!(!jail.filesystem && jail.identity);
+}
+
+#[test]
+fn bad_jail_values_name_their_key() {
+    let text = marlin_json_with(|map| {
+        map.insert("jail_seccomp".into(), "audit".into());
+    });
+    assert!(error_text("json", &text).contains("jail_seccomp"));
+    let text = marlin_json_with(|map| {
+        map.insert("job_uid_base".into(), 0.into());
+    });
+    assert!(error_text("json", &text).contains("job_uid_base"));
+}

@@ -21,6 +21,8 @@ pub struct ReserveCgroup {
 pub struct ReleaseCgroup {
     /// The job's cgroup.
     pub cgroup: JobCgroup,
+    /// Its slot, free again once the cgroup is empty and removed.
+    pub slot: u32,
 }
 
 /// Ask for a bound, listening loopback socket. Sent by `JobScheduler`.
@@ -32,16 +34,24 @@ pub struct ReservePort;
 #[derive(Debug)]
 pub struct CgroupLease {
     cgroup: Option<JobCgroup>,
+    slot: u32,
     pool: Recipient<ReleaseCgroup>,
 }
 
 impl CgroupLease {
-    /// Wraps a cgroup created by the pool.
-    pub fn new(cgroup: JobCgroup, pool: Recipient<ReleaseCgroup>) -> Self {
+    /// Wraps a cgroup created by the pool in `slot`.
+    pub fn new(cgroup: JobCgroup, slot: u32, pool: Recipient<ReleaseCgroup>) -> Self {
         Self {
             cgroup: Some(cgroup),
+            slot,
             pool,
         }
+    }
+
+    /// The lease's slot: unique among live cgroups, and reused only once every process of
+    /// the previous holder is gone; the job jail derives the job's uid from it.
+    pub fn slot(&self) -> u32 {
+        self.slot
     }
 
     /// The files the sandbox launcher writes its pid into.
@@ -73,7 +83,10 @@ impl CgroupLease {
 impl Drop for CgroupLease {
     fn drop(&mut self) {
         if let Some(cgroup) = self.cgroup.take() {
-            self.pool.do_send(ReleaseCgroup { cgroup });
+            self.pool.do_send(ReleaseCgroup {
+                cgroup,
+                slot: self.slot,
+            });
         }
     }
 }

@@ -22,6 +22,7 @@ use super::classify::{End, Evidence};
 use super::config::{
     CODE_FORM_HEADER, CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER,
 };
+use crate::sandbox::command::JobJail;
 use super::run::{
     pipe_cloexec, read_capped, spawn, wait_listening, write_process_files, Receiver, RunError,
     RunnerSettings, STDERR_KEEP,
@@ -126,13 +127,13 @@ impl JobProcess {
         let port = listener.local_addr().map_err(descriptors)?.port();
         let (control_read, control_write) = pipe_cloexec()?;
         let control = Receiver::from_owned_fd(control_read).map_err(descriptors)?;
-        let child = spawn(
-            settings,
-            &cgroup.procs_files(),
-            listener.into(),
+        let procs = cgroup.procs_files();
+        let job = JobJail {
+            cgroup_procs: &procs,
+            slot: cgroup.slot(),
             dir,
-            control_write,
-        )?;
+        };
+        let child = spawn(settings, job, listener.into(), control_write)?;
         Ok((child, control, port))
     }
 

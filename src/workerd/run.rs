@@ -17,6 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::config::{CONFIG_FILE, LOADER_CONFIG, MODULE_FILES, SOCKET_NAME};
+use crate::sandbox::command::{launcher_command, JobJail};
 
 /// Stderr kept per job for diagnostics; the rest is drained and dropped so workerd never blocks.
 pub(super) const STDERR_KEEP: usize = 8 * 1024;
@@ -34,8 +35,8 @@ pub struct RunnerSettings {
     pub job_root: PathBuf,
     /// Largest response body accepted; more is outcome 5.
     pub max_output_bytes: usize,
-    /// Put workerd in a fresh network namespace.
-    pub isolate_network: bool,
+    /// The job jail's layers (the network namespace among them).
+    pub jail: crate::sandbox::settings::JailSettings,
     /// A job's memory limit (its cgroup's); a warm process holding half of it is replaced.
     pub memory_limit_bytes: u64,
 }
@@ -129,35 +130,26 @@ fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Starts workerd through the sandbox launcher in `dir`, serving `listener`.
+/// Starts workerd through the sandbox launcher, jailed, in the process's directory, serving
+/// `listener`.
 pub(super) fn spawn(
     settings: &RunnerSettings,
-    cgroup_procs: &[PathBuf],
+    job: JobJail<'_>,
     listener: OwnedFd,
-    dir: &Path,
     control_write: OwnedFd,
 ) -> Result<Child, RunError> {
-    let mut command = Command::new(&settings.launcher);
+    let mut command = Command::from(launcher_command(
+        &settings.launcher,
+        &settings.jail,
+        job,
+        &settings.workerd,
+    ));
     command
-        .arg("sandbox-exec")
-        .arg("--parent")
-        .arg(std::process::id().to_string());
-    for procs in cgroup_procs {
-        command.arg("--join").arg(procs);
-    }
-    if settings.isolate_network {
-        command.arg("--new-netns");
-    }
-    command
-        .arg("--")
-        .arg(&settings.workerd)
         .args(["serve", CONFIG_FILE, "--socket-fd"])
         .arg(format!("{SOCKET_NAME}={LISTENER_FD}"))
         .args(["--control-fd", &CONTROL_FD.to_string()])
         // For the `workerLoader` binding of our loader.
         .arg("--experimental")
-        .current_dir(dir)
-        .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -223,6 +223,8 @@ pub struct NodeOptions {
     pub execution_mode: Option<&'static str>,
     /// More config keys, merged over the above (e.g. `{"direct_run_capacity": 1}`).
     pub extra_config: Option<serde_json::Value>,
+    /// Turn every optional job jail layer off (the benchmark's baseline).
+    pub without_jail: bool,
 }
 
 /// Warm processes a test node keeps idle: few, so parallel tests stay light.
@@ -284,6 +286,17 @@ impl TestNode {
             config["execution_mode"] = json!(mode);
         }
         config["warm_processes"] = json!(TEST_WARM_PROCESSES);
+        if options.without_jail {
+            for layer in [
+                "jail_identity",
+                "jail_filesystem",
+                "jail_namespaces",
+                "jail_landlock",
+            ] {
+                config[layer] = json!(false);
+            }
+            config["jail_seccomp"] = json!("off");
+        }
         if let Some(serde_json::Value::Object(extra)) = &options.extra_config {
             for (key, value) in extra {
                 config[key.as_str()] = value.clone();
