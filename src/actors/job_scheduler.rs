@@ -13,6 +13,7 @@
 //! are never turned into an outcome.
 
 mod chain_job;
+mod timeout_report;
 mod tracked;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,12 +36,14 @@ use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunJob, RunWarm,
     ScheduleError, ServingChanged,
 };
+use crate::messages::tx::ResyncNonce;
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
 use crate::workerd::warm::WarmJob;
 pub use chain_job::ChainLinks;
-use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs};
+use chain_job::OutputJob;
+use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -144,7 +147,8 @@ impl Handler<ChainJobCreated> for JobScheduler {
         let JobDeadline::Millis(deadline_ms) = job.deadline else {
             return warn!(%job_id, "Deadline beyond 2^64 ms; job not run or watched.");
         };
-        let record = TrackedJob::new(block.number, block.hash, job.selected.len());
+        let ours = job.selected.contains(&self.links.chain.enclave);
+        let record = TrackedJob::new(block.number, block.hash, job.selected.len(), ours);
         let cancel = Arc::clone(&record.cancel);
         match self.chain_jobs.deliver(job_id, record) {
             (Delivery::Duplicate, _) => return,
@@ -170,7 +174,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
         self.watch_timeout(job_id, timing.answer_window, ctx);
         let links = self.links.chain.clone();
         let answer_by = Instant::now() + timing.answer_window;
-        if !job.selected.contains(&links.enclave) {
+        if !ours {
             return;
         }
         if !self.serving {
@@ -183,7 +187,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
         let Some(mut admitted) = self.admit(job.code_tx, job.inputs, deadline) else {
             return warn!(%job_id, "Node full; chain job not run.");
         };
-        admitted.cancel = Some(cancel);
+        admitted.cancel = Some(Arc::clone(&cancel));
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
@@ -200,10 +204,13 @@ impl Handler<ChainJobCreated> for JobScheduler {
             match result {
                 Err(ScheduleError::Cancelled) => {}
                 Ok(execution) => {
-                    ctx.spawn(
-                        chain_job::report_output(links, job_id, execution, answer_by)
-                            .into_actor(act),
-                    );
+                    let output = OutputJob {
+                        job_id,
+                        execution,
+                        answer_by,
+                        cancel,
+                    };
+                    ctx.spawn(chain_job::report_output(links, output).into_actor(act));
                 }
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }
@@ -227,6 +234,9 @@ impl Handler<ChainReorged> for JobScheduler {
     type Result = ();
 
     fn handle(&mut self, msg: ChainReorged, ctx: &mut Context<Self>) {
+        // Our own transactions in the replaced blocks may be gone: the nonce comes from the
+        // chain again, and a re-created job is a new job (delivered again, run again).
+        self.links.chain.resync.do_send(ResyncNonce);
         for (job_id, job) in self.chain_jobs.orphan_from(msg.fork) {
             warn!(%job_id, block = job.block_number, "Job's block was replaced; forgotten until re-delivered.");
             job.cancel();
@@ -254,7 +264,7 @@ impl Handler<ServingChanged> for JobScheduler {
 
 impl JobScheduler {
     /// When the answer window closes (+ jitter), reports the job unless every output arrived
-    /// first.
+    /// first or the report would slash us.
     fn watch_timeout(&mut self, job_id: JobId, answer_window: Duration, ctx: &mut Context<Self>) {
         let links = self.links.chain.clone();
         let jitter = REPORT_JITTER.mul_f64(rand::random::<f64>());
@@ -262,11 +272,13 @@ impl JobScheduler {
         if due > MAX_WATCH {
             return;
         }
-        let handle = ctx.run_later(due, move |act, ctx| {
-            let complete = act.chain_jobs.is_complete(&job_id);
-            act.chain_jobs.remove(&job_id);
-            if !complete {
-                ctx.spawn(chain_job::report_timeout(links, job_id).into_actor(act));
+        let handle = ctx.run_later(due, move |act, ctx| match act.chain_jobs.close_window(&job_id) {
+            WindowEnd::Nothing => {}
+            WindowEnd::Report => {
+                ctx.spawn(timeout_report::report_timeout(links, job_id).into_actor(act));
+            }
+            WindowEnd::OursUnanswered => {
+                warn!(%job_id, "Our job's window closed without our output on chain; not reporting it (that would slash us).");
             }
         });
         self.chain_jobs.set_watch(job_id, handle);

@@ -1,7 +1,7 @@
 //! `TxSender` owns the gas key and its nonce, sends the node's transactions and follows each
 //! one until it settles.
 //!
-//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`]. Sends: JSON-RPC calls through
+//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`], [`ResyncNonce`]. Sends: JSON-RPC calls through
 //! [`ChainRpc`]; answers each sent transaction's [`Submitted::included`] once it settles.
 //! Invariants: the only holder of the gas key and the only owner of its nonce; sends are atomic
 //! (one nonce each, in order), while following is not, so one slow transaction never blocks
@@ -9,9 +9,11 @@
 //! someone else, dropped (re-broadcast), or pending too long (fees bumped by at least 12.5 %,
 //! up to the cap; replaced by a cancellation if the call would now revert). A rotation takes
 //! effect only after the new key's `pending` nonce is known; transactions sent with the old
-//! key are still followed to the end.
+//! key are still followed to the end. After a reorg ([`ResyncNonce`]) the nonce is taken from
+//! the chain again, since the new chain may have lost our transactions (`resync`).
 
 mod follow;
+mod resync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +55,9 @@ pub struct TxSender {
     /// Sent and not yet settled, by (account, nonce).
     pending: HashMap<(Address, u64), Pending>,
     checking: bool,
+    /// A reorg was reported and the chain's nonce not read yet: the next send reads it first,
+    /// so nothing goes out into a gap the reorg left.
+    resync_due: bool,
 }
 
 /// The installed gas key and the next nonce to use with it.
@@ -92,6 +97,7 @@ impl TxSender {
             account: None,
             pending: HashMap::new(),
             checking: false,
+            resync_due: false,
         }
     }
 }
@@ -144,12 +150,19 @@ impl TxSender {
             return Box::pin(actix::fut::ready(Err(TxError::NoGasKey)));
         };
         let wallet = Arc::clone(&account.wallet);
-        let nonce = account.next_nonce;
+        let mut nonce = account.next_nonce;
+        let resync_floor = self.resync_due.then(|| self.above_pending(wallet.address()));
         let rpc = self.rpc.clone();
         let jobs = self.jobs;
         let cap = self.fee_cap;
         let send = async move {
             let from = wallet.address();
+            if let Some(floor) = resync_floor {
+                match rpc.pending_nonce(from).await {
+                    Ok(chain_nonce) => nonce = chain_nonce.max(floor),
+                    Err(error) => return (wallet, Err(SubmitError::Query(error))),
+                }
+            }
             let mut result = send_new(&rpc, &wallet, jobs, &data, nonce, cap).await;
             if let Err(SubmitError::Rpc(TxErrorKind::NonceTooLow)) = result {
                 // Someone else used the key: resynchronise from `pending` once and retry.
@@ -162,6 +175,7 @@ impl TxSender {
         Box::pin(send.into_actor(self).map(|(wallet, result), act, _| {
             let (draft, fees, tx_hash) = result?;
             let key = (draft.from, draft.nonce);
+            act.resync_due = false;
             // A rotation while we were sending wins; the old key's transaction is still followed.
             if let Some(account) = act
                 .account
@@ -189,6 +203,16 @@ impl TxSender {
             );
             Ok(Submitted { tx_hash, included })
         }))
+    }
+
+    /// The nonce above every transaction of `from` we still follow (0 if none).
+    fn above_pending(&self, from: Address) -> u64 {
+        self.pending
+            .keys()
+            .filter(|(account, _)| *account == from)
+            .map(|(_, nonce)| nonce + 1)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Starts one round of checks unless the previous one is still running.

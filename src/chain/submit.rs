@@ -70,6 +70,13 @@ pub fn is_deadline_not_over(data: Option<&[u8]>) -> bool {
     data.is_some_and(|data| data.starts_with(&selector))
 }
 
+/// Whether revert data is `Jobs`' `JobsExecutorAlreadySubmittedOutput()`: our output is on chain
+/// already (an earlier attempt that timed out on our side reached the node after all).
+pub fn is_already_submitted(data: Option<&[u8]>) -> bool {
+    let selector = ethers::utils::id("JobsExecutorAlreadySubmittedOutput()");
+    data.is_some_and(|data| data.starts_with(&selector))
+}
+
 /// `slashOnExecutionTimeout(uint256)`.
 const SLASH_SELECTOR: [u8; 4] = [0x95, 0xe1, 0x1e, 0xf7];
 
@@ -114,6 +121,18 @@ pub struct Draft {
 const TRANSFER_GAS: u64 = 21_000;
 
 impl Draft {
+    /// A zero-value transfer from `from` to itself at `nonce`: fills a nonce the chain lost
+    /// (our transaction there was removed by a reorg), so the transactions above it can go.
+    pub fn filler(from: Address, nonce: u64) -> Self {
+        Self {
+            from,
+            to: from,
+            data: Vec::new(),
+            nonce,
+            gas: TRANSFER_GAS,
+        }
+    }
+
     /// A zero-value transfer to ourselves at the same nonce: replaces a transaction that would
     /// now revert, so that it neither burns gas nor blocks the nonces behind it.
     pub fn cancellation(&self) -> Self {

@@ -6,6 +6,8 @@
 
 pub mod contracts;
 pub mod jobs;
+pub mod faults;
+pub mod http_relay;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
