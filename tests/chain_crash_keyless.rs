@@ -61,7 +61,14 @@ async fn outputs_and_reports_wait_for_the_gas_key_after_a_crash(fault: RpcFault)
     // Until a job selects the gone node: its report falls due while our node has no key.
     for n in 0.. {
         assert!(n < 24, "the gone node was never selected");
-        push(&chain, &code_tx, &mut jobs, &format!("before {n}"), SHORT_DEADLINE_MS).await;
+        push(
+            &chain,
+            &code_tx,
+            &mut jobs,
+            &format!("before {n}"),
+            SHORT_DEADLINE_MS,
+        )
+        .await;
         let id = jobs[n].id;
         if selected_of(&chain, id).await.contains(&gone_address) {
             break;
@@ -71,17 +78,35 @@ async fn outputs_and_reports_wait_for_the_gas_key_after_a_crash(fault: RpcFault)
     // Mid-burst: a job just created, then the crash; two more while the node is down.
     push(&chain, &code_tx, &mut jobs, "in flight", LONG_DEADLINE_MS).await;
     node.crash();
-    push(&chain, &code_tx, &mut jobs, "while down 1", LONG_DEADLINE_MS).await;
-    push(&chain, &code_tx, &mut jobs, "while down 2", LONG_DEADLINE_MS).await;
+    push(
+        &chain,
+        &code_tx,
+        &mut jobs,
+        "while down 1",
+        LONG_DEADLINE_MS,
+    )
+    .await;
+    push(
+        &chain,
+        &code_tx,
+        &mut jobs,
+        "while down 2",
+        LONG_DEADLINE_MS,
+    )
+    .await;
     node.start_again().await;
 
     let (status, body) = node.get("/ready").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no gas key"), "{body}");
-    wait_until(Duration::from_secs(40), "the timeout report to wait", || async {
-        node.logs()
-            .contains("No gas key yet; the timeout report waits")
-    })
+    wait_until(
+        Duration::from_secs(40),
+        "the timeout report to wait",
+        || async {
+            node.logs()
+                .contains("No gas key yet; the timeout report waits")
+        },
+    )
     .await;
     let ours = node.enclave_address();
     let mut ours_pending = false;
@@ -104,8 +129,18 @@ async fn outputs_and_reports_wait_for_the_gas_key_after_a_crash(fault: RpcFault)
     // After the fault: jobs until one selects our node (the gone node's ones are reported).
     for n in 0.. {
         assert!(n < 24, "our node was never selected");
-        push(&chain, &code_tx, &mut jobs, &format!("after {n}"), SHORT_DEADLINE_MS).await;
-        if selected_of(&chain, jobs.last().unwrap().id).await.contains(&ours) {
+        push(
+            &chain,
+            &code_tx,
+            &mut jobs,
+            &format!("after {n}"),
+            SHORT_DEADLINE_MS,
+        )
+        .await;
+        if selected_of(&chain, jobs.last().unwrap().id)
+            .await
+            .contains(&ours)
+        {
             break;
         }
     }

@@ -46,7 +46,10 @@ async fn a_reorg_removing_our_answer_does_not_wedge_the_node(fault: RpcFault) {
     assert_eq!(gas_nonce(&chain, GAS_KEY).await, 0, "our answer is gone");
     relay.set(fault);
     let again = create_job(&chain, STRANGER_KEY, &code_tx, b"again", DEADLINE_MS).await;
-    assert_eq!(again, first, "the same job id, created again in the new chain");
+    assert_eq!(
+        again, first,
+        "the same job id, created again in the new chain"
+    );
     if fault != RpcFault::None {
         tokio::time::sleep(FAULT_FOR).await;
         relay.set(RpcFault::None);
@@ -74,7 +77,8 @@ async fn a_reorg_removing_our_answer_does_not_wedge_the_node(fault: RpcFault) {
     };
     assert_settled(&chain, &jobs, &[party], None, None).await;
     assert!(
-        node.logs().contains("Blocks from the fork on were replaced"),
+        node.logs()
+            .contains("Blocks from the fork on were replaced"),
         "the reorg was noticed"
     );
 }

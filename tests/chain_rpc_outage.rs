@@ -43,10 +43,14 @@ async fn an_output_held_through_an_rpc_fault_is_answered_once(fault: RpcFault) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     relay.set(fault);
     let started = tokio::time::Instant::now();
-    wait_until(Duration::from_secs(15), "the send to hit the fault", || async {
-        node.logs()
-            .contains("submitOutput not sent (infrastructure fault)")
-    })
+    wait_until(
+        Duration::from_secs(15),
+        "the send to hit the fault",
+        || async {
+            node.logs()
+                .contains("submitOutput not sent (infrastructure fault)")
+        },
+    )
     .await;
     tokio::time::sleep_until(started + OUTAGE).await;
     relay.set(RpcFault::None);

@@ -30,14 +30,15 @@ use tracing::{info, warn};
 use crate::actors::node_setup::now_unix_ms;
 use crate::chain::jobs_events::JobDeadline;
 use crate::chain::jobs_events::JobId;
+use crate::chain::submit::JobAnchor;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunJob, RunWarm,
     ScheduleError, ServingChanged,
 };
-use crate::messages::tx::ResyncNonce;
 use crate::messages::pool::{ReserveCgroup, ReservePort};
+use crate::messages::tx::ResyncNonce;
 use crate::workerd::classify::Classified;
 use crate::workerd::run::RunSpec;
 use crate::workerd::warm::WarmJob;
@@ -206,6 +207,10 @@ impl Handler<ChainJobCreated> for JobScheduler {
                 Ok(execution) => {
                     let output = OutputJob {
                         job_id,
+                        anchor: JobAnchor {
+                            number: block.number,
+                            hash: block.hash,
+                        },
                         execution,
                         answer_by,
                         cancel,

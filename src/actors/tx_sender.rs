@@ -30,12 +30,14 @@ use tracing::{debug, info, warn};
 use crate::chain::ecdsa::address_of;
 use crate::chain::rpc::{with_retries, ChainRpc};
 use crate::chain::submit::{
-    is_deadline_not_over, slash_calldata, submit_output_calldata, Draft, SubmitError,
+    is_deadline_not_over, slash_calldata, submit_output_calldata, Draft, JobAnchor, SubmitError,
 };
 use crate::chain::tx_errors::TxErrorKind;
 use crate::chain::wallet::GasWallet;
 use crate::domain::{Address, TxHash};
-use crate::messages::tx::{ReportTimeout, SetGasKey, SubmitOutput, Submitted, TxError};
+use crate::messages::tx::{
+    ReportTimeout, ResyncNonce, SetGasKey, SubmitOutput, Submitted, TxError,
+};
 use follow::{check, Finding, Purpose, Snapshot};
 
 /// Retries of the nonce query after the first try (Marlin: 1 + 3, 5/25/125 ms).
@@ -145,18 +147,28 @@ impl TxSender {
     fn send_to_jobs(
         &mut self,
         data: Vec<u8>,
+        anchor: Option<JobAnchor>,
     ) -> ResponseActFuture<Self, Result<Submitted, TxError>> {
         let Some(account) = self.account.as_ref() else {
             return Box::pin(actix::fut::ready(Err(TxError::NoGasKey)));
         };
         let wallet = Arc::clone(&account.wallet);
         let mut nonce = account.next_nonce;
-        let resync_floor = self.resync_due.then(|| self.above_pending(wallet.address()));
+        let resync_floor = self
+            .resync_due
+            .then(|| self.above_pending(wallet.address()));
         let rpc = self.rpc.clone();
         let jobs = self.jobs;
         let cap = self.fee_cap;
         let send = async move {
             let from = wallet.address();
+            if let Some(anchor) = anchor {
+                match rpc.is_canonical(anchor).await {
+                    Ok(true) => {}
+                    Ok(false) => return (wallet, Err(SubmitError::Orphaned)),
+                    Err(error) => return (wallet, Err(error)),
+                }
+            }
             if let Some(floor) = resync_floor {
                 match rpc.pending_nonce(from).await {
                     Ok(chain_nonce) => nonce = chain_nonce.max(floor),
@@ -172,7 +184,7 @@ impl TxSender {
             }
             (wallet, result)
         };
-        Box::pin(send.into_actor(self).map(|(wallet, result), act, _| {
+        Box::pin(send.into_actor(self).map(move |(wallet, result), act, _| {
             let (draft, fees, tx_hash) = result?;
             let key = (draft.from, draft.nonce);
             act.resync_due = false;
@@ -196,6 +208,7 @@ impl TxSender {
                         hashes: vec![tx_hash],
                         last_sent: Instant::now(),
                         purpose: Purpose::Call,
+                        anchor,
                     },
                     waiter: Some(waiter),
                     warned_at_cap: false,
@@ -235,23 +248,31 @@ impl TxSender {
             });
             futures::future::join_all(checks).await
         };
-        ctx.spawn(round.into_actor(self).map(|findings, act, _| {
+        ctx.spawn(round.into_actor(self).map(|findings, act, ctx| {
             act.checking = false;
+            let mut forgotten = false;
             for (key, finding) in findings {
-                act.apply(key, finding);
+                forgotten |= act.apply(key, finding);
+            }
+            if forgotten {
+                // A nonce we held is free again: read the chain's, filling a gap if needed.
+                ctx.notify(ResyncNonce);
             }
         }));
     }
 
-    fn apply(&mut self, key: (Address, u64), finding: Finding) {
+    /// Applies one check's finding; true if a pending transaction was forgotten without
+    /// being settled on chain (its nonce must be read again).
+    fn apply(&mut self, key: (Address, u64), finding: Finding) -> bool {
         let Some(pending) = self.pending.get_mut(&key) else {
-            return;
+            return false;
         };
         let nonce = key.1;
         let settled = match finding {
-            Finding::Waiting => return,
+            Finding::Waiting => return false,
             Finding::Unknown(error) => {
-                return debug!(nonce, %error, "Could not check a pending transaction; next tick.")
+                debug!(nonce, %error, "Could not check a pending transaction; next tick.");
+                return false;
             }
             Finding::Mined {
                 hash,
@@ -272,11 +293,13 @@ impl TxSender {
                 Err(TxError::NonceTaken)
             }
             Finding::Rebroadcast => {
-                return info!(nonce, "Transaction dropped from the pool; sent again.");
+                info!(nonce, "Transaction dropped from the pool; sent again.");
+                return false;
             }
             Finding::Bumped { hash, fees } => {
                 info!(%hash, nonce, max_fee = fees.max_fee, priority = fees.priority, "Fees bumped.");
-                return pending.replaced(hash, fees);
+                pending.replaced(hash, fees);
+                return false;
             }
             Finding::Cancelled { hash, fees, revert } => {
                 warn!(%hash, nonce, "Pending call would now revert; replaced by a cancellation.");
@@ -286,7 +309,30 @@ impl TxSender {
                 if let Some(waiter) = pending.waiter.take() {
                     let _ = waiter.send(Err(TxError::Submit(SubmitError::Reverted(revert))));
                 }
-                return;
+                return false;
+            }
+            Finding::Orphaned { replacement } => {
+                let waiter = pending.waiter.take();
+                let forgotten = replacement.is_none();
+                match replacement {
+                    Some((hash, fees)) => {
+                        warn!(%hash, nonce, "Pending output's job was orphaned by a reorg; replaced by a cancellation.");
+                        pending.replaced(hash, fees);
+                        pending.tx.draft = pending.tx.draft.cancellation();
+                        pending.tx.purpose = Purpose::Cancel;
+                    }
+                    None => {
+                        warn!(
+                            nonce,
+                            "Output dropped by a reorg that orphaned its job; not sent again."
+                        );
+                        self.pending.remove(&key);
+                    }
+                }
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(Err(TxError::Submit(SubmitError::Orphaned)));
+                }
+                return forgotten;
             }
             Finding::AtCap => {
                 if !std::mem::replace(&mut pending.warned_at_cap, true) {
@@ -296,7 +342,7 @@ impl TxSender {
                         "Transaction pending at the fee cap (max_fee_cap_gwei)."
                     );
                 }
-                return;
+                return false;
             }
         };
         if let Some(mut pending) = self.pending.remove(&key) {
@@ -304,6 +350,7 @@ impl TxSender {
                 let _ = waiter.send(settled);
             }
         }
+        false
     }
 }
 
@@ -338,7 +385,7 @@ impl Handler<SubmitOutput> for TxSender {
     type Result = AtomicResponse<Self, Result<Submitted, TxError>>;
 
     fn handle(&mut self, msg: SubmitOutput, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(self.send_to_jobs(submit_output_calldata(&msg.call)))
+        AtomicResponse::new(self.send_to_jobs(submit_output_calldata(&msg.call), Some(msg.anchor)))
     }
 }
 
@@ -346,7 +393,7 @@ impl Handler<ReportTimeout> for TxSender {
     type Result = AtomicResponse<Self, Result<Option<Submitted>, TxError>>;
 
     fn handle(&mut self, msg: ReportTimeout, _: &mut Context<Self>) -> Self::Result {
-        let send = self.send_to_jobs(slash_calldata(msg.job_id));
+        let send = self.send_to_jobs(slash_calldata(msg.job_id), None);
         AtomicResponse::new(Box::pin(send.map(|result, _, _| match result {
             Ok(submitted) => Ok(Some(submitted)),
             Err(TxError::Submit(SubmitError::Reverted(data)))

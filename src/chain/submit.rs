@@ -55,6 +55,10 @@ pub enum SubmitError {
     /// The wallet could not sign.
     #[error("cannot sign the transaction")]
     Signing,
+    /// The block of the job this call answers is no longer on the chain (a reorg): a job
+    /// created again with the same id is another job, and this output must not answer it.
+    #[error("the job's block was replaced (reorg)")]
+    Orphaned,
 }
 
 /// Whether revert data is `Jobs`' `JobsSignatureTooOld()`: the output must be signed again.
@@ -146,7 +150,21 @@ impl Draft {
     }
 }
 
+/// The block a job was created in: an output is sent (and re-sent) only while it is on the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAnchor {
+    /// Block number of the job's `JobCreated`.
+    pub number: u64,
+    /// That block's hash as we saw it.
+    pub hash: [u8; 32],
+}
+
 impl ChainRpc {
+    /// Whether `anchor`'s block is still the chain's block at its height.
+    pub async fn is_canonical(&self, anchor: JobAnchor) -> Result<bool, SubmitError> {
+        Ok(self.block_hash(anchor.number).await? == Some(anchor.hash))
+    }
+
     /// Simulates a call from `from`; `Reverted` carries the revert data.
     pub async fn simulate(
         &self,

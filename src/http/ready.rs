@@ -22,15 +22,16 @@ pub(super) async fn ready(state: web::Data<HttpState>) -> Result<HttpResponse, A
         .map_err(|_| ApiError::Unavailable)?;
     let reasons = [
         (!status.owner_configured).then_some("no owner configured: POST /immutable-config"),
-        (!status.gas_configured).then_some(
-            "no gas key: POST /mutable-config; outputs and timeout reports wait for it",
-        ),
+        (!status.gas_configured)
+            .then_some("no gas key: POST /mutable-config; outputs and timeout reports wait for it"),
         (!status.registered).then_some("not registered on Executors"),
         (!state.chain_listener.is_connected()).then_some("chain listener disconnected"),
     ];
     let reasons: Vec<&str> = reasons.into_iter().flatten().collect();
     if reasons.is_empty() {
-        return Ok(HttpResponse::Ok().content_type("text/plain").body("ready\n"));
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"));
     }
     Ok(HttpResponse::ServiceUnavailable()
         .content_type("text/plain")

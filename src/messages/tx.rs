@@ -22,6 +22,9 @@ pub struct SetGasKey {
 pub struct SubmitOutput {
     /// The call's arguments, already signed by the enclave.
     pub call: crate::chain::submit::SubmitOutputCall,
+    /// The job's block: checked before every send and re-send, so that an output never
+    /// answers a job created again with the same id after a reorg.
+    pub anchor: crate::chain::submit::JobAnchor,
 }
 
 /// Report a job whose deadline and buffer passed without every output: send

@@ -124,15 +124,36 @@ pub async fn assert_settled(
         for (n, enclave) in enclaves.iter().enumerate() {
             let by_node: Vec<_> = answers.iter().filter(|o| &o.executor == enclave).collect();
             let expected = usize::from(selected.contains(enclave));
-            assert_eq!(by_node.len(), expected, "job {} outputs by node {n}\n{}", job.id, logs());
-            assert!(by_node.iter().all(|o| o.output == job.output.as_bytes()), "job {}", job.id);
+            assert_eq!(
+                by_node.len(),
+                expected,
+                "job {} outputs by node {n}\n{}",
+                job.id,
+                logs()
+            );
+            assert!(
+                by_node.iter().all(|o| o.output == job.output.as_bytes()),
+                "job {}: {by_node:?}\n{}",
+                job.id,
+                logs()
+            );
             sent[n] += expected as u64;
         }
         let reported: Vec<_> = reports.iter().filter(|(id, _)| *id == job.id).collect();
         match gone.filter(|gone| selected.iter().any(|s| s == gone)) {
             Some(gone) => {
-                assert_eq!(reported.len(), 1, "job {} reported once\n{}", job.id, logs());
-                assert_eq!(reported[0].1, gone, "job {}: only the missing node slashed", job.id);
+                assert_eq!(
+                    reported.len(),
+                    1,
+                    "job {} reported once\n{}",
+                    job.id,
+                    logs()
+                );
+                assert_eq!(
+                    reported[0].1, gone,
+                    "job {}: only the missing node slashed",
+                    job.id
+                );
                 if let Some(n) = reporter.and_then(|r| alive.iter().position(|p| p.gas_key == r)) {
                     sent[n] += 1;
                 }
@@ -141,7 +162,11 @@ pub async fn assert_settled(
         }
     }
     for (id, slashed) in &reports {
-        assert!(!enclaves.contains(slashed), "job {id}: a live node was slashed\n{}", logs());
+        assert!(
+            !enclaves.contains(slashed),
+            "job {id}: a live node was slashed\n{}",
+            logs()
+        );
     }
     for (n, party) in alive.iter().enumerate() {
         assert_eq!(

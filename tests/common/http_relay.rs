@@ -129,7 +129,8 @@ async fn serve(stream: TcpStream, upstream: Upstream) {
             }
             RpcFault::None => forward(&upstream, body).await,
         };
-        let head = format!(
+        let head =
+            format!(
             "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             if status == 200 { "OK" } else { "Service Unavailable" },
             reply.len()
@@ -178,7 +179,14 @@ async fn forward(upstream: &Upstream, body: Vec<u8>) -> (u16, Vec<u8>) {
     match response {
         Ok(response) => {
             let status = response.status().as_u16();
-            (status, response.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+            (
+                status,
+                response
+                    .bytes()
+                    .await
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default(),
+            )
         }
         Err(_) => (503, Vec::new()),
     }

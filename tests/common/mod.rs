@@ -5,9 +5,9 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod contracts;
-pub mod jobs;
 pub mod faults;
 pub mod http_relay;
+pub mod jobs;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

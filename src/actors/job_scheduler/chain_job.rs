@@ -22,7 +22,7 @@ use crate::actors::node_setup::now_unix;
 use crate::backoff::Backoff;
 use crate::chain::jobs_events::JobId;
 use crate::chain::submit::{
-    is_already_submitted, is_signature_too_old, SubmitError, SubmitOutputCall,
+    is_already_submitted, is_signature_too_old, JobAnchor, SubmitError, SubmitOutputCall,
 };
 use crate::domain::Address;
 use crate::messages::jobs::Execution;
@@ -59,6 +59,8 @@ pub struct ChainLinks {
 #[derive(Debug)]
 pub(super) struct OutputJob {
     pub(super) job_id: JobId,
+    /// The block the job was created in: outputs are sent only while it is canonical.
+    pub(super) anchor: JobAnchor,
     pub(super) execution: Execution,
     /// When the contract stops accepting outputs for the job.
     pub(super) answer_by: Instant,
@@ -159,7 +161,11 @@ async fn submit(
             debug!(%job_id, "Signature near SIGN_MAX_AGE while waiting to send; signing again.");
             return Step::SignAgain;
         }
-        let pause = match links.submit.send(SubmitOutput { call: call.clone() }).await {
+        let submit = SubmitOutput {
+            call: call.clone(),
+            anchor: job.anchor,
+        };
+        let pause = match links.submit.send(submit).await {
             Ok(Ok(submitted)) => {
                 backoff.reset();
                 return follow(job, submitted, fresh_until).await;
@@ -172,6 +178,10 @@ async fn submit(
             }
             Ok(Err(TxError::Submit(SubmitError::Reverted(data)))) => {
                 return refused(job_id, data.as_deref(), "before sending")
+            }
+            Ok(Err(TxError::Submit(SubmitError::Orphaned))) => {
+                warn!(%job_id, "The job's block was replaced (reorg); output not sent.");
+                return Step::Done;
             }
             Ok(Err(error)) if error.is_infrastructure() => {
                 if std::mem::replace(&mut noted.fault, true) {
@@ -208,6 +218,10 @@ async fn follow(job: &OutputJob, submitted: Submitted, fresh_until: Instant) -> 
         }
         Ok(Ok(Err(TxError::Submit(SubmitError::Reverted(data))))) => {
             refused(job_id, data.as_deref(), "on chain")
+        }
+        Ok(Ok(Err(TxError::Submit(SubmitError::Orphaned)))) => {
+            warn!(%job_id, %tx_hash, "The job's block was replaced (reorg); output withdrawn.");
+            Step::Done
         }
         Ok(Ok(Err(TxError::NonceTaken))) => {
             warn!(%job_id, %tx_hash, "Submission lost its nonce to another transaction; sending again.");

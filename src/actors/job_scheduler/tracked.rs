@@ -73,7 +73,12 @@ pub(super) struct TrackedJob {
 
 impl TrackedJob {
     /// A job just seen in `JobCreated`; `ours` if it selected this node.
-    pub(super) fn new(block_number: u64, block_hash: [u8; 32], selected: usize, ours: bool) -> Self {
+    pub(super) fn new(
+        block_number: u64,
+        block_hash: [u8; 32],
+        selected: usize,
+        ours: bool,
+    ) -> Self {
         Self {
             block_number,
             block_hash,
