@@ -194,7 +194,11 @@ async fn forward(upstream: &Upstream, body: Vec<u8>) -> (u16, Vec<u8>) {
 
 /// A 503 or a JSON-RPC internal error (with the request's id), alternately.
 fn error_reply(upstream: &Upstream, body: &[u8]) -> (u16, Vec<u8>) {
-    if upstream.replies.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+    if upstream
+        .replies
+        .fetch_add(1, Ordering::SeqCst)
+        .is_multiple_of(2)
+    {
         return (503, b"upstream unavailable".to_vec());
     }
     let error = |request: &Value| {
