@@ -15,7 +15,7 @@ use actix::{Actor, Addr, Arbiter, Supervisor};
 use tracing::{info, warn};
 
 use crate::actors::cgroup_pool::CgroupPool;
-use crate::actors::chain_listener::{ChainListener, ChainSink};
+use crate::actors::chain_listener::{ChainListener, ChainSink, ListenerStatus};
 use crate::actors::code_store::CodeStore;
 use crate::actors::job_scheduler::{Capacity, ChainLinks, JobScheduler, SchedulerLinks};
 use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
@@ -143,6 +143,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         signer: signer.clone().recipient(),
         submit: tx_sender.clone().recipient(),
         timeouts: tx_sender.clone().recipient(),
+        resync: tx_sender.clone().recipient(),
         execution_buffer: execution_buffer(config, &rpc).await,
         sign_max_age: sign_max_age(config, &rpc).await,
     };
@@ -156,7 +157,9 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         jobs: scheduler.clone().recipient(),
         responded: scheduler.clone().recipient(),
         reorged: scheduler.clone().recipient(),
+        status: ListenerStatus::default(),
     };
+    let listener_status = sink.status.clone();
     let chain = config.chain.clone();
     let enclave = identity.address;
     let chain_listener = Supervisor::start(move |_| ChainListener::new(&chain, rpc, enclave, sink));
@@ -164,6 +167,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         http: HttpState {
             setup,
             metrics,
+            chain_listener: listener_status,
             direct_run: DirectRunState {
                 scheduler,
                 signer: signer.recipient(),

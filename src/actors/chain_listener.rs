@@ -12,9 +12,15 @@
 //! marked `removed`) reconnects at once, and the new connection finds the fork, tells the
 //! scheduler and reads the replaced blocks again. Supervised: when the connection ends the
 //! actor stops, the supervisor restarts it, and it reconnects after a capped, jittered backoff.
-//! It starts with the node, not with any HTTP call.
+//! It starts with the node, not with any HTTP call. A process start re-reads the last
+//! [`RESTART_LOOKBACK_BLOCKS`] below the checkpoint: the scheduler's book of jobs lives in
+//! memory only, so jobs seen before a crash (their outputs lost with the process, their timeout
+//! reports not sent yet) are delivered again; what is done already is recognised from the
+//! `JobResponded` logs read with them. Its [`ListenerStatus`] tells `GET /ready` whether it is
+//! connected.
 
 mod feed;
+mod status;
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -36,6 +42,7 @@ use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, LogBlock, ServingChanged,
 };
 use feed::{run_feed, FeedItem, FeedSettings, Head, Resume};
+pub use status::ListenerStatus;
 
 /// Logs remembered for de-duplication (the overlap between backfill and live logs).
 const DEDUPE_WINDOW: usize = 4096;
@@ -44,6 +51,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// How often a changed checkpoint is written (it is also written at once after a backfill
 /// or a reorg). A crash loses at most this much progress, which is read again on restart.
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Blocks below the saved checkpoint re-read when the process starts, so that jobs seen before
+/// a crash are known again (see the module doc).
+pub const RESTART_LOOKBACK_BLOCKS: u64 = 1024;
 
 /// Where `ChainListener` delivers what it sees.
 #[derive(Debug, Clone)]
@@ -60,6 +70,8 @@ pub struct ChainSink {
     pub responded: Recipient<ChainJobResponded>,
     /// Told when blocks it was given logs from were replaced.
     pub reorged: Recipient<ChainReorged>,
+    /// Set while connected and synced.
+    pub status: ListenerStatus,
 }
 
 /// The chain watcher.
@@ -93,12 +105,16 @@ impl ChainListener {
                 None
             }
         };
-        if let Some(saved) = &saved {
+        let saved = saved.map(|mut saved| {
+            let checkpoint = saved.next_block;
+            saved.next_block = checkpoint.saturating_sub(RESTART_LOOKBACK_BLOCKS);
             info!(
-                next_block = saved.next_block,
-                "Resuming from the saved chain checkpoint."
+                checkpoint,
+                from = saved.next_block,
+                "Resuming from the saved chain checkpoint; recent blocks are read again."
             );
-        }
+            saved
+        });
         Self {
             settings: FeedSettings {
                 ws_url: chain.ws_rpc_url.clone(),
@@ -302,6 +318,7 @@ impl Actor for ChainListener {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.sink.status.set_connected(false);
         if let Some(feed) = self.feed.take() {
             feed.abort();
         }
@@ -314,6 +331,7 @@ impl Actor for ChainListener {
 impl Supervised for ChainListener {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.restarted = true;
+        self.sink.status.set_connected(false);
         if let Some(feed) = self.feed.take() {
             feed.abort();
         }
@@ -350,6 +368,7 @@ impl StreamHandler<FeedItem> for ChainListener {
                 self.checkpoint.advance_to(block.saturating_add(1));
                 self.save();
                 self.backoff.reset();
+                self.sink.status.set_connected(true);
                 info!(block, enclave = %self.settings.enclave, "Chain listener synced.");
             }
         }

@@ -15,6 +15,7 @@
 
 mod chain_job;
 mod pipeline;
+mod timeout_report;
 mod tracked;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tracing::{info, warn};
 use crate::actors::node_setup::now_unix_ms;
 use crate::chain::jobs_events::JobDeadline;
 use crate::chain::jobs_events::JobId;
+use crate::chain::submit::JobAnchor;
 use crate::messages::code::FetchCode;
 use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunInProcess,
@@ -38,7 +40,11 @@ use crate::messages::jobs::{
 use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
 use pipeline::{run_pipeline, Job, Waits};
-use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, SUBMIT_MARGIN};
+use tracked::{
+    chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd, SUBMIT_MARGIN,
+};
+use crate::messages::tx::ResyncNonce;
+use chain_job::OutputJob;
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -155,7 +161,8 @@ impl Handler<ChainJobCreated> for JobScheduler {
         let JobDeadline::Millis(deadline_ms) = job.deadline else {
             return warn!(%job_id, "Deadline beyond 2^64 ms; job not run or watched.");
         };
-        let record = TrackedJob::new(block.number, block.hash, job.selected.len());
+        let ours = job.selected.contains(&self.links.chain.enclave);
+        let record = TrackedJob::new(block.number, block.hash, job.selected.len(), ours);
         let cancel = Arc::clone(&record.cancel);
         match self.chain_jobs.deliver(job_id, record) {
             (Delivery::Duplicate, _) => return,
@@ -181,7 +188,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
         self.watch_timeout(job_id, timing.answer_window, ctx);
         let links = self.links.chain.clone();
         let answer_by = Instant::now() + timing.answer_window;
-        if !job.selected.contains(&links.enclave) {
+        if !ours {
             return;
         }
         if !self.serving {
@@ -207,7 +214,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                 hard_stop: Some(hard_stop),
             },
             source: Source::Chain,
-            cancel: Some(cancel),
+            cancel: Some(Arc::clone(&cancel)),
         };
         self.chain_running += 1;
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
@@ -226,10 +233,17 @@ impl Handler<ChainJobCreated> for JobScheduler {
             match result {
                 Err(ScheduleError::Cancelled) => {}
                 Ok(execution) => {
-                    ctx.spawn(
-                        chain_job::report_output(links, job_id, execution, answer_by)
-                            .into_actor(act),
-                    );
+                    let output = OutputJob {
+                        job_id,
+                        anchor: JobAnchor {
+                            number: block.number,
+                            hash: block.hash,
+                        },
+                        execution,
+                        answer_by,
+                        cancel,
+                    };
+                    ctx.spawn(chain_job::report_output(links, output).into_actor(act));
                 }
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }
@@ -253,6 +267,9 @@ impl Handler<ChainReorged> for JobScheduler {
     type Result = ();
 
     fn handle(&mut self, msg: ChainReorged, ctx: &mut Context<Self>) {
+        // Our own transactions in the replaced blocks may be gone: the nonce comes from the
+        // chain again, and a re-created job is a new job (delivered again, run again).
+        self.links.chain.resync.do_send(ResyncNonce);
         for (job_id, job) in self.chain_jobs.orphan_from(msg.fork) {
             warn!(%job_id, block = job.block_number, "Job's block was replaced; forgotten until re-delivered.");
             job.cancel();
@@ -280,7 +297,7 @@ impl Handler<ServingChanged> for JobScheduler {
 
 impl JobScheduler {
     /// When the answer window closes (+ jitter), reports the job unless every output arrived
-    /// first.
+    /// first or the report would slash us.
     fn watch_timeout(&mut self, job_id: JobId, answer_window: Duration, ctx: &mut Context<Self>) {
         let links = self.links.chain.clone();
         let jitter = REPORT_JITTER.mul_f64(rand::random::<f64>());
@@ -288,11 +305,13 @@ impl JobScheduler {
         if due > MAX_WATCH {
             return;
         }
-        let handle = ctx.run_later(due, move |act, ctx| {
-            let complete = act.chain_jobs.is_complete(&job_id);
-            act.chain_jobs.remove(&job_id);
-            if !complete {
-                ctx.spawn(chain_job::report_timeout(links, job_id).into_actor(act));
+        let handle = ctx.run_later(due, move |act, ctx| match act.chain_jobs.close_window(&job_id) {
+            WindowEnd::Nothing => {}
+            WindowEnd::Report => {
+                ctx.spawn(timeout_report::report_timeout(links, job_id).into_actor(act));
+            }
+            WindowEnd::OursUnanswered => {
+                warn!(%job_id, "Our job's window closed without our output on chain; not reporting it (that would slash us).");
             }
         });
         self.chain_jobs.set_watch(job_id, handle);

@@ -1,7 +1,7 @@
 //! `TxSender` owns the gas key and its nonce, sends the node's transactions and follows each
 //! one until it settles.
 //!
-//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`]. Sends: JSON-RPC calls through
+//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`], [`ResyncNonce`]. Sends: JSON-RPC calls through
 //! [`ChainRpc`]; answers each sent transaction's [`Submitted::included`] once it settles.
 //! Invariants: the only holder of the gas key and the only owner of its nonce; sends are atomic
 //! (one nonce each, in order), while following is not, so one slow transaction never blocks
@@ -9,9 +9,11 @@
 //! someone else, dropped (re-broadcast), or pending too long (fees bumped by at least 12.5 %,
 //! up to the cap; replaced by a cancellation if the call would now revert). A rotation takes
 //! effect only after the new key's `pending` nonce is known; transactions sent with the old
-//! key are still followed to the end.
+//! key are still followed to the end. After a reorg ([`ResyncNonce`]) the nonce is taken from
+//! the chain again, since the new chain may have lost our transactions (`resync`).
 
 mod follow;
+mod resync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,12 +30,14 @@ use tracing::{debug, info, warn};
 use crate::chain::ecdsa::address_of;
 use crate::chain::rpc::{with_retries, ChainRpc};
 use crate::chain::submit::{
-    is_deadline_not_over, slash_calldata, submit_output_calldata, Draft, SubmitError,
+    is_deadline_not_over, slash_calldata, submit_output_calldata, Draft, JobAnchor, SubmitError,
 };
 use crate::chain::tx_errors::TxErrorKind;
 use crate::chain::wallet::GasWallet;
 use crate::domain::{Address, TxHash};
-use crate::messages::tx::{ReportTimeout, SetGasKey, SubmitOutput, Submitted, TxError};
+use crate::messages::tx::{
+    ReportTimeout, ResyncNonce, SetGasKey, SubmitOutput, Submitted, TxError,
+};
 use follow::{check, Finding, Purpose, Snapshot};
 
 /// Retries of the nonce query after the first try (Marlin: 1 + 3, 5/25/125 ms).
@@ -53,6 +57,9 @@ pub struct TxSender {
     /// Sent and not yet settled, by (account, nonce).
     pending: HashMap<(Address, u64), Pending>,
     checking: bool,
+    /// A reorg was reported and the chain's nonce not read yet: the next send reads it first,
+    /// so nothing goes out into a gap the reorg left.
+    resync_due: bool,
 }
 
 /// The installed gas key and the next nonce to use with it.
@@ -92,6 +99,7 @@ impl TxSender {
             account: None,
             pending: HashMap::new(),
             checking: false,
+            resync_due: false,
         }
     }
 }
@@ -139,17 +147,34 @@ impl TxSender {
     fn send_to_jobs(
         &mut self,
         data: Vec<u8>,
+        anchor: Option<JobAnchor>,
     ) -> ResponseActFuture<Self, Result<Submitted, TxError>> {
         let Some(account) = self.account.as_ref() else {
             return Box::pin(actix::fut::ready(Err(TxError::NoGasKey)));
         };
         let wallet = Arc::clone(&account.wallet);
-        let nonce = account.next_nonce;
+        let mut nonce = account.next_nonce;
+        let resync_floor = self
+            .resync_due
+            .then(|| self.above_pending(wallet.address()));
         let rpc = self.rpc.clone();
         let jobs = self.jobs;
         let cap = self.fee_cap;
         let send = async move {
             let from = wallet.address();
+            if let Some(anchor) = anchor {
+                match rpc.is_canonical(anchor).await {
+                    Ok(true) => {}
+                    Ok(false) => return (wallet, Err(SubmitError::Orphaned)),
+                    Err(error) => return (wallet, Err(error)),
+                }
+            }
+            if let Some(floor) = resync_floor {
+                match rpc.pending_nonce(from).await {
+                    Ok(chain_nonce) => nonce = chain_nonce.max(floor),
+                    Err(error) => return (wallet, Err(SubmitError::Query(error))),
+                }
+            }
             let mut result = send_new(&rpc, &wallet, jobs, &data, nonce, cap).await;
             if let Err(SubmitError::Rpc(TxErrorKind::NonceTooLow)) = result {
                 // Someone else used the key: resynchronise from `pending` once and retry.
@@ -159,9 +184,10 @@ impl TxSender {
             }
             (wallet, result)
         };
-        Box::pin(send.into_actor(self).map(|(wallet, result), act, _| {
+        Box::pin(send.into_actor(self).map(move |(wallet, result), act, _| {
             let (draft, fees, tx_hash) = result?;
             let key = (draft.from, draft.nonce);
+            act.resync_due = false;
             // A rotation while we were sending wins; the old key's transaction is still followed.
             if let Some(account) = act
                 .account
@@ -182,6 +208,7 @@ impl TxSender {
                         hashes: vec![tx_hash],
                         last_sent: Instant::now(),
                         purpose: Purpose::Call,
+                        anchor,
                     },
                     waiter: Some(waiter),
                     warned_at_cap: false,
@@ -189,6 +216,16 @@ impl TxSender {
             );
             Ok(Submitted { tx_hash, included })
         }))
+    }
+
+    /// The nonce above every transaction of `from` we still follow (0 if none).
+    fn above_pending(&self, from: Address) -> u64 {
+        self.pending
+            .keys()
+            .filter(|(account, _)| *account == from)
+            .map(|(_, nonce)| nonce + 1)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Starts one round of checks unless the previous one is still running.
@@ -211,23 +248,31 @@ impl TxSender {
             });
             futures::future::join_all(checks).await
         };
-        ctx.spawn(round.into_actor(self).map(|findings, act, _| {
+        ctx.spawn(round.into_actor(self).map(|findings, act, ctx| {
             act.checking = false;
+            let mut forgotten = false;
             for (key, finding) in findings {
-                act.apply(key, finding);
+                forgotten |= act.apply(key, finding);
+            }
+            if forgotten {
+                // A nonce we held is free again: read the chain's, filling a gap if needed.
+                ctx.notify(ResyncNonce);
             }
         }));
     }
 
-    fn apply(&mut self, key: (Address, u64), finding: Finding) {
+    /// Applies one check's finding; true if a pending transaction was forgotten without
+    /// being settled on chain (its nonce must be read again).
+    fn apply(&mut self, key: (Address, u64), finding: Finding) -> bool {
         let Some(pending) = self.pending.get_mut(&key) else {
-            return;
+            return false;
         };
         let nonce = key.1;
         let settled = match finding {
-            Finding::Waiting => return,
+            Finding::Waiting => return false,
             Finding::Unknown(error) => {
-                return debug!(nonce, %error, "Could not check a pending transaction; next tick.")
+                debug!(nonce, %error, "Could not check a pending transaction; next tick.");
+                return false;
             }
             Finding::Mined {
                 hash,
@@ -248,11 +293,13 @@ impl TxSender {
                 Err(TxError::NonceTaken)
             }
             Finding::Rebroadcast => {
-                return info!(nonce, "Transaction dropped from the pool; sent again.");
+                info!(nonce, "Transaction dropped from the pool; sent again.");
+                return false;
             }
             Finding::Bumped { hash, fees } => {
                 info!(%hash, nonce, max_fee = fees.max_fee, priority = fees.priority, "Fees bumped.");
-                return pending.replaced(hash, fees);
+                pending.replaced(hash, fees);
+                return false;
             }
             Finding::Cancelled { hash, fees, revert } => {
                 warn!(%hash, nonce, "Pending call would now revert; replaced by a cancellation.");
@@ -262,7 +309,30 @@ impl TxSender {
                 if let Some(waiter) = pending.waiter.take() {
                     let _ = waiter.send(Err(TxError::Submit(SubmitError::Reverted(revert))));
                 }
-                return;
+                return false;
+            }
+            Finding::Orphaned { replacement } => {
+                let waiter = pending.waiter.take();
+                let forgotten = replacement.is_none();
+                match replacement {
+                    Some((hash, fees)) => {
+                        warn!(%hash, nonce, "Pending output's job was orphaned by a reorg; replaced by a cancellation.");
+                        pending.replaced(hash, fees);
+                        pending.tx.draft = pending.tx.draft.cancellation();
+                        pending.tx.purpose = Purpose::Cancel;
+                    }
+                    None => {
+                        warn!(
+                            nonce,
+                            "Output dropped by a reorg that orphaned its job; not sent again."
+                        );
+                        self.pending.remove(&key);
+                    }
+                }
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(Err(TxError::Submit(SubmitError::Orphaned)));
+                }
+                return forgotten;
             }
             Finding::AtCap => {
                 if !std::mem::replace(&mut pending.warned_at_cap, true) {
@@ -272,7 +342,7 @@ impl TxSender {
                         "Transaction pending at the fee cap (max_fee_cap_gwei)."
                     );
                 }
-                return;
+                return false;
             }
         };
         if let Some(mut pending) = self.pending.remove(&key) {
@@ -280,6 +350,7 @@ impl TxSender {
                 let _ = waiter.send(settled);
             }
         }
+        false
     }
 }
 
@@ -314,7 +385,7 @@ impl Handler<SubmitOutput> for TxSender {
     type Result = AtomicResponse<Self, Result<Submitted, TxError>>;
 
     fn handle(&mut self, msg: SubmitOutput, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(self.send_to_jobs(submit_output_calldata(&msg.call)))
+        AtomicResponse::new(self.send_to_jobs(submit_output_calldata(&msg.call), Some(msg.anchor)))
     }
 }
 
@@ -322,7 +393,7 @@ impl Handler<ReportTimeout> for TxSender {
     type Result = AtomicResponse<Self, Result<Option<Submitted>, TxError>>;
 
     fn handle(&mut self, msg: ReportTimeout, _: &mut Context<Self>) -> Self::Result {
-        let send = self.send_to_jobs(slash_calldata(msg.job_id));
+        let send = self.send_to_jobs(slash_calldata(msg.job_id), None);
         AtomicResponse::new(Box::pin(send.map(|result, _, _| match result {
             Ok(submitted) => Ok(Some(submitted)),
             Err(TxError::Submit(SubmitError::Reverted(data)))

@@ -55,6 +55,10 @@ pub enum SubmitError {
     /// The wallet could not sign.
     #[error("cannot sign the transaction")]
     Signing,
+    /// The block of the job this call answers is no longer on the chain (a reorg): a job
+    /// created again with the same id is another job, and this output must not answer it.
+    #[error("the job's block was replaced (reorg)")]
+    Orphaned,
 }
 
 /// Whether revert data is `Jobs`' `JobsSignatureTooOld()`: the output must be signed again.
@@ -67,6 +71,13 @@ pub fn is_signature_too_old(data: Option<&[u8]>) -> bool {
 /// yet by the chain's clock (which can lag ours), as opposed to one that is not needed.
 pub fn is_deadline_not_over(data: Option<&[u8]>) -> bool {
     let selector = ethers::utils::id("JobsDeadlineNotOver()");
+    data.is_some_and(|data| data.starts_with(&selector))
+}
+
+/// Whether revert data is `Jobs`' `JobsExecutorAlreadySubmittedOutput()`: our output is on chain
+/// already (an earlier attempt that timed out on our side reached the node after all).
+pub fn is_already_submitted(data: Option<&[u8]>) -> bool {
+    let selector = ethers::utils::id("JobsExecutorAlreadySubmittedOutput()");
     data.is_some_and(|data| data.starts_with(&selector))
 }
 
@@ -114,6 +125,18 @@ pub struct Draft {
 const TRANSFER_GAS: u64 = 21_000;
 
 impl Draft {
+    /// A zero-value transfer from `from` to itself at `nonce`: fills a nonce the chain lost
+    /// (our transaction there was removed by a reorg), so the transactions above it can go.
+    pub fn filler(from: Address, nonce: u64) -> Self {
+        Self {
+            from,
+            to: from,
+            data: Vec::new(),
+            nonce,
+            gas: TRANSFER_GAS,
+        }
+    }
+
     /// A zero-value transfer to ourselves at the same nonce: replaces a transaction that would
     /// now revert, so that it neither burns gas nor blocks the nonces behind it.
     pub fn cancellation(&self) -> Self {
@@ -127,7 +150,21 @@ impl Draft {
     }
 }
 
+/// The block a job was created in: an output is sent (and re-sent) only while it is on the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAnchor {
+    /// Block number of the job's `JobCreated`.
+    pub number: u64,
+    /// That block's hash as we saw it.
+    pub hash: [u8; 32],
+}
+
 impl ChainRpc {
+    /// Whether `anchor`'s block is still the chain's block at its height.
+    pub async fn is_canonical(&self, anchor: JobAnchor) -> Result<bool, SubmitError> {
+        Ok(self.block_hash(anchor.number).await? == Some(anchor.hash))
+    }
+
     /// Simulates a call from `from`; `Reverted` carries the revert data.
     pub async fn simulate(
         &self,

@@ -1,4 +1,4 @@
-//! The HTTP surface: Marlin's admin routes plus `/health`. Routes only send messages to actors.
+//! The HTTP surface: Marlin's admin routes plus `/health` and `/ready`. Routes only send messages to actors.
 //!
 //! Every route shares [`HttpState`] (actor addresses, no data). Bodies are capped by
 //! `admin_body_limit_bytes` (larger: 413).
@@ -6,6 +6,7 @@
 mod admin;
 mod direct;
 mod error;
+mod ready;
 
 use actix::Addr;
 use actix_web::{get, web, HttpResponse};
@@ -17,6 +18,7 @@ pub use direct::{
 };
 pub use error::ApiError;
 
+use crate::actors::chain_listener::ListenerStatus;
 use crate::actors::job_scheduler::JobScheduler;
 use crate::actors::node_setup::NodeSetup;
 use crate::config::DirectRunConfig;
@@ -28,6 +30,8 @@ use crate::messages::signing::SignReceipt;
 pub struct HttpState {
     /// Owner, gas key and registration.
     pub setup: Addr<NodeSetup>,
+    /// Whether the chain listener is connected (for `/ready`).
+    pub chain_listener: ListenerStatus,
     /// The direct-run route's links.
     pub direct_run: DirectRunState,
     /// What `/metrics` encodes.
@@ -65,7 +69,8 @@ pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::Servi
             .service(admin::executor_details)
             .service(admin::signed_registration_message)
             .service(health)
-            .service(metrics);
+            .service(metrics)
+            .service(ready::ready);
     }
 }
 

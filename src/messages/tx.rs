@@ -22,6 +22,9 @@ pub struct SetGasKey {
 pub struct SubmitOutput {
     /// The call's arguments, already signed by the enclave.
     pub call: crate::chain::submit::SubmitOutputCall,
+    /// The job's block: checked before every send and re-send, so that an output never
+    /// answers a job created again with the same id after a reorg.
+    pub anchor: crate::chain::submit::JobAnchor,
 }
 
 /// Report a job whose deadline and buffer passed without every output: send
@@ -33,6 +36,14 @@ pub struct ReportTimeout {
     /// Big-endian uint256 job id.
     pub job_id: [u8; 32],
 }
+
+/// Blocks were replaced (a reorg): take the gas account's nonce from the chain again, and fill
+/// any nonce the new chain lost below our pending transactions. Sent by `JobScheduler` when
+/// `ChainListener` reports a reorg; transactions the new chain no longer holds are not sent
+/// again here: the scheduler re-sends, re-signed, what is still wanted.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ResyncNonce;
 
 /// A transaction in the pool, followed by `TxSender` until it is settled.
 #[derive(Debug)]
@@ -65,4 +76,21 @@ pub enum TxError {
     /// `TxSender` stopped following the transaction (node shutting down).
     #[error("transaction no longer followed")]
     Abandoned,
+}
+
+impl TxError {
+    /// A fault of the node's infrastructure (the RPC down, slow or answering errors, the gas
+    /// account unfunded for now): the transaction itself is fine, so it is kept and tried again
+    /// within its window, never given up for (reliability.md §3.5).
+    pub fn is_infrastructure(&self) -> bool {
+        use crate::chain::submit::SubmitError;
+        use crate::chain::tx_errors::{is_retryable, TxErrorKind};
+        match self {
+            Self::NonceUnavailable(_) | Self::Submit(SubmitError::Query(_)) => true,
+            Self::Submit(SubmitError::Rpc(kind)) => {
+                is_retryable(kind) || *kind == TxErrorKind::InsufficientFunds
+            }
+            _ => false,
+        }
+    }
 }

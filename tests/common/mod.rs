@@ -22,6 +22,8 @@ macro_rules! in_every_mode {
 }
 
 pub mod contracts;
+pub mod faults;
+pub mod http_relay;
 pub mod jobs;
 pub mod proxy;
 

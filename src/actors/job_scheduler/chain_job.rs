@@ -1,29 +1,40 @@
 //! The chain half of a job: sign the execution's outcome with the enclave key and have
-//! `TxSender` submit it to `Jobs.submitOutput`, then wait for its inclusion (signing again if
-//! the signature would grow too old for the contract), and report timed-out jobs.
+//! `TxSender` submit it to `Jobs.submitOutput`, then wait for its inclusion.
 //!
-//! Receives an [`Execution`] from the pipeline; sends `SignOutput` to `Signer` and
-//! `SubmitOutput`/`ReportTimeout` to `TxSender`. Failures are logged once here, at the boundary.
+//! Receives an [`OutputJob`] from the scheduler once a run ends; sends `SignOutput` to `Signer`
+//! and `SubmitOutput` to `TxSender`. The rule: **an output we hold is sent until its answer
+//! window closes.** An infrastructure fault (the RPC down, timing out, answering 5xx or
+//! JSON-RPC errors; no gas key yet after a restart) never drops it: the signed output is kept
+//! and sent again with a capped backoff, signed afresh before the signature reaches
+//! `SIGN_MAX_AGE`. It stops only when the output is included, when the contract refuses it
+//! for good, when it is no longer wanted (our output seen on chain, or the job orphaned by a
+//! reorg), or when the window closes. Failures are logged once here, at the boundary.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Recipient;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::actors::node_setup::now_unix;
+use crate::backoff::Backoff;
 use crate::chain::jobs_events::JobId;
-use crate::chain::submit::{is_signature_too_old, SubmitError, SubmitOutputCall};
+use crate::chain::submit::{
+    is_already_submitted, is_signature_too_old, JobAnchor, SubmitError, SubmitOutputCall,
+};
 use crate::domain::Address;
 use crate::messages::jobs::Execution;
 use crate::messages::signing::SignOutput;
-use crate::messages::tx::{ReportTimeout, SubmitOutput, TxError};
+use crate::messages::tx::{ReportTimeout, ResyncNonce, SubmitOutput, Submitted, TxError};
 
-/// Attempts to get one output included: a new signature each time (the contract refuses
-/// signatures older than `SIGN_MAX_AGE`), and again if another sender took our nonce.
-const SUBMIT_ATTEMPTS: u32 = 3;
 /// How often an output waiting for a gas key asks again.
-const GAS_KEY_POLL: Duration = Duration::from_millis(500);
+pub(super) const GAS_KEY_POLL: Duration = Duration::from_millis(500);
+/// Pauses between sends after an infrastructure fault: short at first, since an RPC blip is
+/// usually short, and capped so a recovered RPC is used within a couple of seconds.
+pub(super) const FAULT_RETRY_FIRST: Duration = Duration::from_millis(250);
+pub(super) const FAULT_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Where chain jobs report to.
 #[derive(Debug, Clone)]
@@ -36,134 +47,216 @@ pub struct ChainLinks {
     pub submit: Recipient<SubmitOutput>,
     /// Reports timed-out jobs.
     pub timeouts: Recipient<ReportTimeout>,
+    /// Told of reorgs, to take the gas account's nonce from the chain again.
+    pub resync: Recipient<ResyncNonce>,
     /// `Jobs.EXECUTION_BUFFER_TIME`, read from the contract at start.
     pub execution_buffer: Duration,
     /// `Jobs.SIGN_MAX_AGE`, read from the contract at start.
     pub sign_max_age: Duration,
 }
 
-/// Signs and submits one job's outcome until it is included, the answer window closes
-/// (`answer_by`) or the contract refuses it for good; logs the result.
-pub(super) async fn report_output(
-    links: ChainLinks,
-    job_id: JobId,
-    execution: Execution,
-    answer_by: Instant,
-) {
-    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
-    let error_code = execution.outcome.error_code();
-    let mut waiting_for_key = false;
-    'attempts: for attempt in 1..=SUBMIT_ATTEMPTS {
-        let sign_timestamp = now_unix();
-        let sign = SignOutput {
-            job_id: job_id.0,
-            output: execution.output.clone(),
-            total_time_ms,
-            error_code,
-            sign_timestamp,
-        };
-        let signature = match links.signer.send(sign).await {
-            Ok(Ok(signature)) => signature,
-            _ => return error!(%job_id, "Output not signed; the job will time out on chain."),
-        };
-        let call = SubmitOutputCall {
-            signature: signature.0.to_vec(),
-            job_id: job_id.0,
-            output: execution.output.clone(),
-            total_time_ms,
-            error_code,
-            sign_timestamp,
-        };
-        let submitted = loop {
-            match links.submit.send(SubmitOutput { call: call.clone() }).await {
-                Ok(Ok(submitted)) => break submitted,
-                // After a restart the owner sets the gas key again: wait for it, within the
-                // window, rather than lose the output.
-                Ok(Err(TxError::NoGasKey)) if Instant::now() + GAS_KEY_POLL < answer_by => {
-                    if !std::mem::replace(&mut waiting_for_key, true) {
-                        warn!(%job_id, "No gas key yet; the output waits for /mutable-config.");
-                    }
-                    tokio::time::sleep(GAS_KEY_POLL).await;
-                }
-                // Refused by the simulation because the signature aged (a long wait): sign again.
-                Ok(Err(TxError::Submit(SubmitError::Reverted(data))))
-                    if is_signature_too_old(data.as_deref()) =>
-                {
-                    warn!(%job_id, attempt, "Output signature too old before sending; signing again.");
-                    continue 'attempts;
-                }
-                Ok(Err(error)) => return error!(%job_id, %error, "submitOutput not sent."),
-                Err(_) => {
-                    return error!(%job_id, "Transaction sender stopped; submitOutput not sent.")
-                }
-            }
-        };
-        // Past the signature's age the contract would refuse it: sign again instead of waiting.
-        let wait_until = answer_by.min(Instant::now() + links.sign_max_age);
-        let included = tokio::time::timeout_at(wait_until, submitted.included).await;
-        let tx_hash = submitted.tx_hash;
-        match included {
-            Ok(Ok(Ok(hash))) => {
-                return info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.")
-            }
-            Ok(Ok(Err(TxError::Submit(SubmitError::Reverted(data)))))
-                if is_signature_too_old(data.as_deref()) =>
-            {
-                warn!(%job_id, attempt, "Output signature too old on chain; signing again.");
-            }
-            Ok(Ok(Err(TxError::NonceTaken))) => {
-                warn!(%job_id, attempt, "Submission lost its nonce to another sender; sending again.");
-            }
-            Ok(Ok(Err(error))) => {
-                return error!(%job_id, %tx_hash, %error, "submitOutput not included.")
-            }
-            Ok(Err(_)) => {
-                return error!(%job_id, %tx_hash, "Transaction sender stopped following submitOutput.")
-            }
-            Err(_) if Instant::now() >= answer_by => {
-                return error!(%job_id, %tx_hash, "submitOutput not included before the answer window closed.")
-            }
-            Err(_) => {
-                warn!(%job_id, %tx_hash, attempt, "submitOutput pending near SIGN_MAX_AGE; signing again.")
-            }
-        }
-    }
-    error!(%job_id, attempts = SUBMIT_ATTEMPTS, "submitOutput not included after every attempt.");
+/// One output to get on chain.
+#[derive(Debug)]
+pub(super) struct OutputJob {
+    pub(super) job_id: JobId,
+    /// The block the job was created in: outputs are sent only while it is canonical.
+    pub(super) anchor: JobAnchor,
+    pub(super) execution: Execution,
+    /// When the contract stops accepting outputs for the job.
+    pub(super) answer_by: Instant,
+    /// Set by the scheduler when the output is no longer wanted: ours is on chain, or the
+    /// job's block was replaced (a re-created job with the same id is a new job).
+    pub(super) cancel: Arc<AtomicBool>,
 }
 
-/// How often, and how many times, a report that is not due by the chain's clock is retried.
-const NOT_DUE_PAUSE: Duration = Duration::from_secs(1);
-const NOT_DUE_TRIES: u32 = 120;
-/// How long to follow a timeout report before giving up on it.
-const REPORT_WAIT: Duration = Duration::from_secs(120);
-
-/// Reports a timed-out job unless a simulation says someone already did (or it completed).
-pub(super) async fn report_timeout(links: ChainLinks, job_id: JobId) {
-    let mut tries = 0;
-    let sent = loop {
-        match links
-            .timeouts
-            .send(ReportTimeout { job_id: job_id.0 })
-            .await
-        {
-            Ok(Err(TxError::NotDue)) if tries < NOT_DUE_TRIES => {
-                tries += 1;
-                tokio::time::sleep(NOT_DUE_PAUSE).await;
-            }
-            other => break other,
-        }
-    };
-    let submitted = match sent {
-        Ok(Ok(Some(submitted))) => submitted,
-        Ok(Ok(None)) => return info!(%job_id, "Timeout already reported or not needed."),
-        Ok(Err(error)) => return error!(%job_id, %error, "Timeout report not sent."),
-        Err(_) => return error!(%job_id, "Transaction sender stopped; timeout not reported."),
-    };
-    let tx_hash = submitted.tx_hash;
-    match tokio::time::timeout(REPORT_WAIT, submitted.included).await {
-        Ok(Ok(Ok(hash))) => info!(%job_id, tx_hash = %hash, "Timeout reported on chain."),
-        Ok(Ok(Err(error))) => error!(%job_id, %tx_hash, %error, "Timeout report not included."),
-        Ok(Err(_)) => error!(%job_id, %tx_hash, "Transaction sender stopped following the report."),
-        Err(_) => error!(%job_id, %tx_hash, "Timeout report still pending; given up."),
+impl OutputJob {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
+}
+
+/// What to do after one signed call ended.
+enum Step {
+    /// Included, refused for good, no longer wanted or out of time: stop.
+    Done,
+    /// The signature is (nearly) too old, or the nonce was lost: sign again and resend.
+    SignAgain,
+}
+
+/// Logged once per wait, so a long outage is one line per job, not one per retry.
+#[derive(Debug, Default)]
+struct Noted {
+    key: bool,
+    fault: bool,
+}
+
+/// Signs and submits one job's outcome until it is included, refused for good, no longer
+/// wanted, or the answer window closes.
+pub(super) async fn report_output(links: ChainLinks, job: OutputJob) {
+    let job_id = job.job_id;
+    let mut noted = Noted::default();
+    let mut backoff = Backoff::new(FAULT_RETRY_FIRST, FAULT_RETRY_MAX);
+    loop {
+        if job.cancelled() {
+            return info!(%job_id, "Output no longer wanted (ours is on chain, or the job was orphaned).");
+        }
+        if Instant::now() >= job.answer_by {
+            return error!(%job_id, "Answer window closed before our output was included.");
+        }
+        let Some((call, fresh_until)) = sign(&links, &job).await else {
+            return error!(%job_id, "Output not signed; the job will time out on chain.");
+        };
+        match submit(&links, &job, &call, fresh_until, &mut noted, &mut backoff).await {
+            Step::Done => return,
+            Step::SignAgain => {}
+        }
+    }
+}
+
+/// A fresh signature over the outcome, and until when it may be sent: a margin before
+/// `SIGN_MAX_AGE`, so that it is not refused by the time it is included.
+async fn sign(links: &ChainLinks, job: &OutputJob) -> Option<(SubmitOutputCall, Instant)> {
+    let execution = &job.execution;
+    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
+    let error_code = execution.outcome.error_code();
+    let sign_timestamp = now_unix();
+    let signed_at = Instant::now();
+    let sign = SignOutput {
+        job_id: job.job_id.0,
+        output: execution.output.clone(),
+        total_time_ms,
+        error_code,
+        sign_timestamp,
+    };
+    let Ok(Ok(signature)) = links.signer.send(sign).await else {
+        return None;
+    };
+    let margin = (links.sign_max_age / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let call = SubmitOutputCall {
+        signature: signature.0.to_vec(),
+        job_id: job.job_id.0,
+        output: execution.output.clone(),
+        total_time_ms,
+        error_code,
+        sign_timestamp,
+    };
+    Some((call, signed_at + links.sign_max_age.saturating_sub(margin)))
+}
+
+/// Sends one signed call until `TxSender` takes it, then follows it to inclusion.
+async fn submit(
+    links: &ChainLinks,
+    job: &OutputJob,
+    call: &SubmitOutputCall,
+    fresh_until: Instant,
+    noted: &mut Noted,
+    backoff: &mut Backoff,
+) -> Step {
+    let job_id = job.job_id;
+    loop {
+        if job.cancelled() || Instant::now() >= job.answer_by {
+            return Step::SignAgain; // the outer loop says which, and stops
+        }
+        if Instant::now() >= fresh_until {
+            debug!(%job_id, "Signature near SIGN_MAX_AGE while waiting to send; signing again.");
+            return Step::SignAgain;
+        }
+        let submit = SubmitOutput {
+            call: call.clone(),
+            anchor: job.anchor,
+        };
+        let pause = match links.submit.send(submit).await {
+            Ok(Ok(submitted)) => {
+                backoff.reset();
+                return follow(job, submitted, fresh_until).await;
+            }
+            Ok(Err(TxError::NoGasKey)) => {
+                if !std::mem::replace(&mut noted.key, true) {
+                    warn!(%job_id, "No gas key yet; the output waits for /mutable-config until its window closes.");
+                }
+                GAS_KEY_POLL
+            }
+            Ok(Err(TxError::Submit(SubmitError::Reverted(data)))) => {
+                return refused(job_id, data.as_deref(), "before sending")
+            }
+            Ok(Err(TxError::Submit(SubmitError::Orphaned))) => {
+                warn!(%job_id, "The job's block was replaced (reorg); output not sent.");
+                return Step::Done;
+            }
+            Ok(Err(error)) if error.is_infrastructure() => {
+                if std::mem::replace(&mut noted.fault, true) {
+                    debug!(%job_id, %error, "submitOutput still not sent; retrying.");
+                } else {
+                    warn!(%job_id, %error, "submitOutput not sent (infrastructure fault); the signed output is kept and sent again until its window closes.");
+                }
+                backoff.next_delay()
+            }
+            Ok(Err(error)) => {
+                error!(%job_id, %error, "submitOutput not sent.");
+                return Step::Done;
+            }
+            Err(_) => {
+                error!(%job_id, "Transaction sender stopped; submitOutput not sent.");
+                return Step::Done;
+            }
+        };
+        let wake = (Instant::now() + pause).min(job.answer_by);
+        tokio::time::sleep_until(wake).await;
+    }
+}
+
+/// Waits for a sent call's inclusion, at most until the signature grows too old.
+async fn follow(job: &OutputJob, submitted: Submitted, fresh_until: Instant) -> Step {
+    let job_id = job.job_id;
+    let tx_hash = submitted.tx_hash;
+    let until = job.answer_by.min(fresh_until);
+    match tokio::time::timeout_at(until, submitted.included).await {
+        Ok(Ok(Ok(hash))) => {
+            let error_code = job.execution.outcome.error_code();
+            info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.");
+            Step::Done
+        }
+        Ok(Ok(Err(TxError::Submit(SubmitError::Reverted(data))))) => {
+            refused(job_id, data.as_deref(), "on chain")
+        }
+        Ok(Ok(Err(TxError::Submit(SubmitError::Orphaned)))) => {
+            warn!(%job_id, %tx_hash, "The job's block was replaced (reorg); output withdrawn.");
+            Step::Done
+        }
+        Ok(Ok(Err(TxError::NonceTaken))) => {
+            warn!(%job_id, %tx_hash, "Submission lost its nonce to another transaction; sending again.");
+            Step::SignAgain
+        }
+        Ok(Ok(Err(error))) => {
+            error!(%job_id, %tx_hash, %error, "submitOutput not included.");
+            Step::Done
+        }
+        Ok(Err(_)) => {
+            error!(%job_id, %tx_hash, "Transaction sender stopped following submitOutput.");
+            Step::Done
+        }
+        Err(_) if Instant::now() >= job.answer_by => {
+            error!(%job_id, %tx_hash, "submitOutput not included before the answer window closed.");
+            Step::Done
+        }
+        Err(_) => {
+            warn!(%job_id, %tx_hash, "submitOutput pending near SIGN_MAX_AGE; signing again.");
+            Step::SignAgain
+        }
+    }
+}
+
+/// The contract refused the call (in the simulation or on inclusion): sign again if only the
+/// signature aged, stop otherwise.
+fn refused(job_id: JobId, data: Option<&[u8]>, when: &'static str) -> Step {
+    if is_signature_too_old(data) {
+        warn!(%job_id, when, "Output signature too old; signing again.");
+        return Step::SignAgain;
+    }
+    if is_already_submitted(data) {
+        info!(%job_id, when, "Our output is already on chain (an earlier attempt got through).");
+    } else {
+        error!(%job_id, when, "submitOutput refused by the contract; not sent.");
+    }
+    Step::Done
 }

@@ -1,6 +1,8 @@
 //! The scheduler's book of chain jobs: which jobs it knows (so a log delivered twice runs once),
-//! from which block (so a reorg can orphan them), how many outputs they need, and when each
-//! can last be answered or reported. Pure bookkeeping, unit-tested; the actor owns one.
+//! from which block (so a reorg can orphan them), how many outputs they need, whether they
+//! selected us, and what to do when each one's answer window closes: never report a job that
+//! selected us unless our own output is on chain, since the report would slash us. Pure
+//! bookkeeping, unit-tested; the actor owns one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +58,8 @@ pub(super) struct TrackedJob {
     pub(super) block_hash: [u8; 32],
     /// Outputs that end the job.
     pub(super) selected: usize,
+    /// This node is among the selected executors.
+    pub(super) ours: bool,
     /// The timeout report scheduled for it (or the end of its bookkeeping once complete).
     pub(super) watch: Option<SpawnHandle>,
     /// Set when running it is pointless: answered by us already, or orphaned. The pipeline
@@ -68,12 +72,18 @@ pub(super) struct TrackedJob {
 }
 
 impl TrackedJob {
-    /// A job just seen in `JobCreated`.
-    pub(super) fn new(block_number: u64, block_hash: [u8; 32], selected: usize) -> Self {
+    /// A job just seen in `JobCreated`; `ours` if it selected this node.
+    pub(super) fn new(
+        block_number: u64,
+        block_hash: [u8; 32],
+        selected: usize,
+        ours: bool,
+    ) -> Self {
         Self {
             block_number,
             block_hash,
             selected,
+            ours,
             watch: None,
             cancel: Arc::new(AtomicBool::new(false)),
             answered_by_us: false,
@@ -96,6 +106,18 @@ pub(super) enum RunVerdict {
     AlreadyAnswered,
     /// Its block was replaced, or the book forgot it (window closed).
     Orphaned,
+}
+
+/// What the timeout watch does when a job's answer window closes.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum WindowEnd {
+    /// Every selected executor answered, or the book no longer knows the job.
+    Nothing,
+    /// Someone did not answer and the report cannot slash us: report it.
+    Report,
+    /// It selected us and our output is not on chain: reporting it would slash ourselves.
+    /// Left to the other nodes (or the job's owner).
+    OursUnanswered,
 }
 
 /// What to do with a `JobCreated` delivery.
@@ -162,9 +184,14 @@ impl TrackedJobs {
         job.complete
     }
 
-    /// Whether every selected executor answered.
-    pub(super) fn is_complete(&self, job_id: &JobId) -> bool {
-        self.jobs.get(job_id).is_some_and(|job| job.complete)
+    /// Forgets a job whose answer window closed and says whether to report it.
+    pub(super) fn close_window(&mut self, job_id: &JobId) -> WindowEnd {
+        match self.jobs.remove(job_id) {
+            None => WindowEnd::Nothing,
+            Some(job) if job.complete => WindowEnd::Nothing,
+            Some(job) if job.ours && !job.answered_by_us => WindowEnd::OursUnanswered,
+            Some(_) => WindowEnd::Report,
+        }
     }
 
     /// Forgets a job (answered by everyone, reported, or expired).
@@ -192,7 +219,7 @@ mod tests {
     use super::*;
 
     fn tracked(block_number: u64, hash: u8) -> TrackedJob {
-        TrackedJob::new(block_number, [hash; 32], 1)
+        TrackedJob::new(block_number, [hash; 32], 1, false)
     }
 
     #[test]
@@ -240,8 +267,26 @@ mod tests {
         assert!(!cancel.load(Ordering::Relaxed));
         assert!(book.responded(&id, true, 2));
         assert!(cancel.load(Ordering::Relaxed));
-        assert!(book.is_complete(&id));
         assert_eq!(book.verdict(&id, &[1; 32]), RunVerdict::AlreadyAnswered);
+        assert_eq!(book.close_window(&id), WindowEnd::Nothing, "complete");
+        assert_eq!(book.close_window(&id), WindowEnd::Nothing, "forgotten");
+    }
+
+    #[test]
+    fn a_job_that_selected_us_is_reported_only_once_our_output_is_on_chain() {
+        let mut book = TrackedJobs::default();
+        let (missed, answered, other) = (JobId([1; 32]), JobId([2; 32]), JobId([3; 32]));
+        for id in [missed, answered] {
+            let mut job = TrackedJob::new(5, [1; 32], 2, true);
+            job.selected = 2;
+            book.deliver(id, job);
+        }
+        book.deliver(other, tracked(5, 1));
+        // Ours and one of two outputs, ours: a report slashes only the other executor.
+        book.responded(&answered, true, 1);
+        assert_eq!(book.close_window(&missed), WindowEnd::OursUnanswered);
+        assert_eq!(book.close_window(&answered), WindowEnd::Report);
+        assert_eq!(book.close_window(&other), WindowEnd::Report);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! for the actor to apply.
 //!
 //! Order of questions: mined (under any of its hashes)? nonce taken by another transaction?
-//! dropped from the pool (re-broadcast the same signed transaction)? pending too long (if the
-//! call would now revert, replace it with a cancellation; otherwise bump both fees)?
+//! job orphaned by a reorg (an output is never sent again for a job whose block is gone:
+//! replaced by a cancellation if still in the pool, forgotten if dropped)? dropped from the pool
+//! (re-broadcast the same signed transaction)? pending too long (if the call would now revert,
+//! replace it with a cancellation; otherwise bump both fees)?
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::chain::fees::Fees;
 use crate::chain::rpc::ChainRpc;
-use crate::chain::submit::{Draft, SubmitError};
+use crate::chain::submit::{Draft, JobAnchor, SubmitError};
 use crate::chain::wallet::GasWallet;
 use crate::domain::TxHash;
 
@@ -38,6 +40,8 @@ pub(super) struct Snapshot {
     pub(super) hashes: Vec<TxHash>,
     pub(super) last_sent: Instant,
     pub(super) purpose: Purpose,
+    /// The block of the job an output answers: the output is wanted only while it is canonical.
+    pub(super) anchor: Option<JobAnchor>,
 }
 
 /// What the check found.
@@ -59,6 +63,9 @@ pub(super) enum Finding {
         fees: Fees,
         revert: Option<Vec<u8>>,
     },
+    /// The job it answers was orphaned by a reorg: replaced by a cancellation if it was still
+    /// in the pool, or, if dropped, not sent again.
+    Orphaned { replacement: Option<(TxHash, Fees)> },
     /// Pending too long but the fee cap leaves no room for a bump.
     AtCap,
     /// A check failed (RPC down); the next tick tries again.
@@ -82,6 +89,25 @@ async fn check_inner(rpc: &ChainRpc, tx: &Snapshot, fee_cap: u128) -> Result<Fin
         return Ok(mined(rpc, &tx.hashes).await?.unwrap_or(Finding::NonceTaken));
     }
     let newest = tx.hashes.last().copied();
+    if let Some(anchor) = tx.anchor.filter(|_| tx.purpose == Purpose::Call) {
+        if !rpc.is_canonical(anchor).await? {
+            let in_pool = match newest {
+                Some(newest) => rpc.is_known(newest).await?,
+                None => false,
+            };
+            if !in_pool {
+                return Ok(Finding::Orphaned { replacement: None });
+            }
+            let fresh = rpc.next_fees(fee_cap).await?;
+            let fees = tx.fees.bumped(fresh, fee_cap).unwrap_or(tx.fees);
+            let hash = rpc
+                .send_draft(&tx.wallet, &tx.draft.cancellation(), fees)
+                .await?;
+            return Ok(Finding::Orphaned {
+                replacement: Some((hash, fees)),
+            });
+        }
+    }
     if let Some(newest) = newest {
         if !rpc.is_known(newest).await? {
             rpc.send_draft(&tx.wallet, &tx.draft, tx.fees).await?;
