@@ -4,7 +4,10 @@
 //! Receives nothing and sends nothing; `main` calls [`Config::load`] once at start. Every error
 //! names the offending key so the operator can fix it from one line.
 
+mod local;
 mod raw;
+
+pub use local::LocalExecution;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -76,6 +76,8 @@ pub struct ProcessRun {
     pub reused: bool,
     /// From handing the job over to its end, capped at the budget.
     pub user_time: Duration,
+    /// The cgroup's peak memory (the process's, workerd's own included), if the kernel has it.
+    pub peak_memory: Option<u64>,
 }
 
 impl JobProcess {
@@ -242,6 +244,7 @@ impl JobProcess {
             let _ = self.child.wait().await;
         }
         let oom_killed = self.cgroup.oom_killed().unwrap_or(false);
+        let peak_memory = self.cgroup.peak_memory_bytes().ok();
         // Memory held by earlier isolates is freed lazily: recycle a process well before what
         // it holds could push a later job over the limit.
         let roomy = self
@@ -256,6 +259,7 @@ impl JobProcess {
             reusable,
             reused,
             user_time,
+            peak_memory,
         }
     }
 
