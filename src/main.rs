@@ -11,6 +11,7 @@ use tracing::{error, info};
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::Config;
+use serverless_executor::devkit::args::{CodeCommand, JobCommand};
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::secrets::SecretKey;
 use serverless_executor::{devkit, http, system, telemetry};
@@ -68,7 +69,11 @@ async fn actix_main(cli: Cli) -> ExitCode {
 async fn devkit(command: &Command) -> anyhow::Result<u8> {
     let result = match command {
         Command::Run(args) => devkit::local_run::run(args).await,
-        _ => Err(devkit::DevkitError::Usage("not implemented yet".into())),
+        Command::Code(CodeCommand::Upload(args)) => devkit::upload::upload(args).await,
+        Command::Job(JobCommand::Create(args)) => devkit::job::create(args).await,
+        Command::Job(JobCommand::Watch(args)) => devkit::job::watch(args).await,
+        Command::Verify(args) => devkit::verify::verify(args).await,
+        Command::Keygen { .. } | Command::SandboxExec(_) => Ok(devkit::exit::TOOL_FAILED),
     };
     Ok(result.unwrap_or_else(|error| {
         error!("{error}");

@@ -205,7 +205,11 @@ async fn start_execution(
     };
     let running = capacity.chain.saturating_add(capacity.direct);
     let (runner, cleanup) = start_sandbox(execution, running).await?;
-    info!(chain_slots = capacity.chain, direct_slots = capacity.direct, "Job slots.");
+    info!(
+        chain_slots = capacity.chain,
+        direct_slots = capacity.direct,
+        "Job slots."
+    );
     let links = SchedulerLinks {
         code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
             .start()

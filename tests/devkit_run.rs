@@ -65,7 +65,10 @@ fn examples_run_with_the_nodes_outcomes_and_exit_statuses_in_every_mode() {
         let report = json_of(&json);
         assert_eq!(report["outcome"], 0);
         assert_eq!(report["output"], r#"{"count":3,"sum":8,"max":4}"#);
-        assert!(report["peak_memory_bytes"].as_u64().unwrap() > 0, "{report}");
+        assert!(
+            report["peak_memory_bytes"].as_u64().unwrap() > 0,
+            "{report}"
+        );
 
         let error = run(&["example:error.js", "--input=-1", "--mode", mode, "--json"]);
         assert_eq!(error.status.code(), Some(17), "{mode}: outcome 7 exits 17");
@@ -92,7 +95,11 @@ fn timeouts_and_oversized_outputs_get_their_own_status() {
     std::fs::write(&config, "max_output_bytes = 4\n").unwrap();
     let config = config.to_str().unwrap();
     let large = run(&["example:square.js", "--input", "1000", "--config", config]);
-    assert_eq!(large.status.code(), Some(15), "outcome 5 exits 15: {large:?}");
+    assert_eq!(
+        large.status.code(),
+        Some(15),
+        "outcome 5 exits 15: {large:?}"
+    );
 }
 
 #[test]

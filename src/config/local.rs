@@ -101,7 +101,10 @@ mod tests {
         let file = dir.path().join("run.toml");
         std::fs::write(&file, "job_memory_limit_mib = 1\n").expect("write");
         let error = LocalExecution::load(Some(&file)).expect_err("out of range");
-        assert!(error.to_string().contains("job_memory_limit_mib"), "{error}");
+        assert!(
+            error.to_string().contains("job_memory_limit_mib"),
+            "{error}"
+        );
         std::fs::write(&file, "max_output_bytes = 77\n").expect("write");
         let local = LocalExecution::load(Some(&file)).expect("execution keys only");
         assert_eq!(local.execution.max_output_bytes, 77);

@@ -75,10 +75,11 @@ pub struct UploadArgs {
     /// The sender's raw 32-byte key file (hex or binary), `-` for stdin.
     #[arg(long)]
     pub key_file: PathBuf,
-    /// Calldata form: v1 `saveCodeInCallData(string,bytes)` or v2 (versioned bytes).
+    /// Calldata form: v1 `saveCodeInCallData(string)` (Marlin's) or v2
+    /// `saveCodeInCallData(string,bytes)` with `--metadata`.
     #[arg(long, value_enum, default_value = "v1")]
     pub form: Form,
-    /// The metadata argument, hex.
+    /// The metadata argument of v2, hex.
     #[arg(long, default_value = "0x")]
     pub metadata: String,
 }
@@ -86,9 +87,9 @@ pub struct UploadArgs {
 /// The calldata form of an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Form {
-    /// Marlin's `saveCodeInCallData(string code, bytes metadata)`.
+    /// Marlin's `saveCodeInCallData(string code)`.
     V1,
-    /// `saveCodeInCallData(bytes code, bytes metadata)`.
+    /// `saveCodeInCallData(string code, bytes metadata)`.
     V2,
 }
 

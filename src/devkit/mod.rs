@@ -8,8 +8,12 @@
 //! and summaries to stderr.
 
 pub mod args;
+pub mod client;
 pub mod exit;
+pub mod job;
 pub mod local_run;
+pub mod upload;
+pub mod verify;
 
 /// Why a subcommand could not do its work (not an outcome of user code: those are data).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,9 @@ pub enum DevkitError {
     /// The sandbox could not be started (privileges, cgroups, workerd).
     #[error("run needs what the node needs (root, cgroups, workerd): {0}")]
     Sandbox(#[from] crate::system::StartError),
+    /// A chain call failed.
+    #[error("{0}")]
+    Chain(client::ClientError),
     /// Writing the result failed.
     #[error("cannot write the result: {0}")]
     Write(#[source] std::io::Error),

@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn only_a_second_crash_is_the_users() {
         let crashed = || report(Classified::Crashed("signal 11".into()));
-        assert_eq!(after_run("j", 1, crashed()), Step::Fault("signal 11".into()));
+        assert_eq!(
+            after_run("j", 1, crashed()),
+            Step::Fault("signal 11".into())
+        );
         assert!(matches!(
             after_run("j", 2, crashed()),
             Step::Done {
@@ -87,7 +90,10 @@ mod tests {
         ));
         let ours = || report(Classified::OurFault("loader"));
         assert_eq!(after_run("j", 2, ours()), Step::Fault("loader".into()));
-        assert_eq!(after_run("j", 1, Err("spawn".into())), Step::Fault("spawn".into()));
+        assert_eq!(
+            after_run("j", 1, Err("spawn".into())),
+            Step::Fault("spawn".into())
+        );
         let ok = report(Classified::Outcome(JobOutcome::Success, b"x".to_vec()));
         assert!(matches!(
             after_run("j", 1, ok),

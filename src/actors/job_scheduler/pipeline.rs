@@ -24,8 +24,8 @@ use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{Execution, RunInProcess, RunReport, ScheduleError};
 use crate::metrics::{Phase, Source, Unsigned};
-use crate::workerd::retry::{self, Step, MAX_RUNS};
 use crate::workerd::process::ProcessJob;
+use crate::workerd::retry::{self, Step, MAX_RUNS};
 
 /// How long past its bound an actor may take to answer before we call it stuck.
 const ACTOR_MARGIN: Duration = Duration::from_secs(1);
