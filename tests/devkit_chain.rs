@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use common::contracts::{client, contract, send};
 use common::jobs::registered_node;
 use common::*;
-use ethers::types::{Address, Bytes, U256};
+use ethers::types::{Bytes, U256};
 use serverless_executor::chain::ecdsa::sign_digest;
 use serverless_executor::chain::eip712::{submit_output_digest, SubmitOutputMessage};
 
@@ -171,6 +171,52 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         "{report}"
     );
 
+    // A direct-run receipt, verified against its request; then with its body tampered.
+    let request = serde_json::json!({ "tx_hash": code_tx, "input": INPUT }).to_string();
+    let response = node
+        .http
+        .post(node.url("/api/serverless"))
+        .header("content-type", "application/json")
+        .body(request.clone())
+        .send()
+        .await
+        .unwrap();
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    for (name, value) in response.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    let body = response.bytes().await.unwrap();
+    let request_file = dir.path().join("request.json");
+    std::fs::write(&request_file, &request).unwrap();
+    let verify_direct = |body: &[u8]| {
+        let response_file = dir.path().join("response.txt");
+        std::fs::write(&response_file, [head.as_bytes(), body].concat()).unwrap();
+        kit(&[
+            "verify",
+            "--direct",
+            "--request",
+            request_file.to_str().unwrap(),
+            "--response",
+            response_file.to_str().unwrap(),
+            "--rpc",
+            &rpc,
+            "--executors",
+            &deployment.executors,
+            "--workerd",
+            workerd,
+        ])
+    };
+    let receipt = stdout(&verify_direct(&body));
+    assert!(receipt.contains("verdict: match"), "{receipt}");
+    let forged = verify_direct(br#"{"count":3,"sum":1,"max":4}"#);
+    assert_eq!(forged.status.code(), Some(4), "{forged:?}");
+    let report = String::from_utf8_lossy(&forged.stdout);
+    assert!(
+        report.contains("verdict: output differs, signer not registered"),
+        "a tampered body no longer recovers to the enclave: {report}"
+    );
+
     // A registered but dishonest executor: its enclave key signs a tampered output.
     node.crash();
     let job = create(&code_tx);
@@ -211,5 +257,4 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         report.contains("equal to the event's executor") && report.contains("owner "),
         "signer and registration pass: {report}"
     );
-    let _: Address = node.enclave_address().parse().unwrap();
 }

@@ -143,17 +143,26 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The job id (decimal or 0x hex).
-    #[arg(long)]
-    pub job: String,
+    #[arg(long, required_unless_present = "direct", requires = "jobs")]
+    pub job: Option<String>,
     /// Chain endpoint.
     #[command(flatten)]
     pub chain: ChainArgs,
     /// The `Jobs` contract.
     #[arg(long)]
-    pub jobs: String,
+    pub jobs: Option<String>,
     /// The `Executors` contract.
     #[arg(long)]
     pub executors: String,
+    /// Verify a direct-run receipt (`POST /api/serverless`) instead of a chain job.
+    #[arg(long, requires_all = ["request", "response"], conflicts_with = "job")]
+    pub direct: bool,
+    /// `--direct`: the request body that was POSTed.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
+    /// `--direct`: the response as `curl -i` prints it (status line, headers, blank line, body).
+    #[arg(long)]
+    pub response: Option<PathBuf>,
     /// Run settings for the local re-run.
     #[command(flatten)]
     pub sandbox: SandboxArgs,

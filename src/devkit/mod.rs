@@ -14,6 +14,7 @@ pub mod job;
 pub mod local_run;
 pub mod upload;
 pub mod verify;
+pub mod verify_direct;
 
 /// Why a subcommand could not do its work (not an outcome of user code: those are data).
 #[derive(Debug, thiserror::Error)]

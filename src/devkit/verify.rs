@@ -28,20 +28,24 @@ use crate::code::calldata::decode_code_calldata;
 use crate::domain::JobOutcome;
 
 /// What the code mentions that makes a re-run differ legitimately.
-const NON_DETERMINISTIC: [&str; 4] = ["Date", "Math.random", "getRandomValues", "performance.now"];
+pub(super) const NON_DETERMINISTIC: [&str; 4] =
+    ["Date", "Math.random", "getRandomValues", "performance.now"];
 
 /// The re-run's answer: outcome code and output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Expected {
-    error_code: u8,
-    output: Vec<u8>,
+pub(super) struct Expected {
+    pub(super) error_code: u8,
+    pub(super) output: Vec<u8>,
 }
 
 /// `verify`.
 pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
-    let jobs = client::address("--jobs", &args.jobs)?;
+    if args.direct {
+        return super::verify_direct::verify_direct(args).await;
+    }
+    let jobs = client::address("--jobs", args.jobs.as_deref().unwrap_or_default())?;
     let executors = client::address("--executors", &args.executors)?;
-    let id = client::job_id(&args.job)?;
+    let id = client::job_id(args.job.as_deref().unwrap_or_default())?;
     let reader = client::reader(&args.chain.rpc)?;
     let topic = H256::from(<[u8; 32]>::from(id));
     let created = client::logs(&reader, jobs, jobs_topic("JobCreated"), Some(topic))
@@ -63,11 +67,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
         None => (verdict(JobOutcome::InvalidCodeTx), Vec::new()),
         Some(Err(_)) => (verdict(JobOutcome::InvalidCalldata), Vec::new()),
         Some(Ok(code)) => {
-            let text = String::from_utf8_lossy(&code);
-            let suspects: Vec<&str> = NON_DETERMINISTIC
-                .into_iter()
-                .filter(|name| text.contains(name))
-                .collect();
+            let suspects = suspects_in(&code);
             (
                 rerun(&sandbox, code.clone(), &created.input, budget).await?,
                 suspects,
@@ -117,14 +117,23 @@ pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
     })
 }
 
-fn verdict(outcome: JobOutcome) -> Expected {
+/// What the code mentions from [`NON_DETERMINISTIC`] (a static scan).
+pub(super) fn suspects_in(code: &[u8]) -> Vec<&'static str> {
+    let text = String::from_utf8_lossy(code);
+    NON_DETERMINISTIC
+        .into_iter()
+        .filter(|name| text.contains(name))
+        .collect()
+}
+
+pub(super) fn verdict(outcome: JobOutcome) -> Expected {
     Expected {
         error_code: outcome.error_code(),
         output: Vec::new(),
     }
 }
 
-async fn rerun(
+pub(super) async fn rerun(
     sandbox: &LocalSandbox,
     code: Vec<u8>,
     input: &[u8],
@@ -265,6 +274,20 @@ fn recover_signer(input: &[u8], id: U256, answer: &Responded) -> Result<Address,
     Ok(Address::from(signer.0))
 }
 
-fn shown(bytes: &[u8]) -> String {
+pub(super) fn shown(bytes: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_and_randomness_are_suspects() {
+        let code = b"export default { fetch() { return new Response(String(Math.random())); } }";
+        assert_eq!(suspects_in(code), vec!["Math.random"]);
+        assert!(
+            suspects_in(b"export default { fetch() { return new Response('1'); } }").is_empty()
+        );
+    }
 }
