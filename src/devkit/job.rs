@@ -5,22 +5,18 @@
 //! id (stdout) and the selected executors. `watch` polls `JobResponded` and
 //! `SlashedOnExecutionTimeout` logs of the job and prints each answer until every selected
 //! executor answered (exit 0) or the job was slashed or its window closed with answers missing
-//! (exit 4); waits longer than a second print a progress line on stderr.
-
-use std::io::Write as _;
-use std::time::Duration;
+//! (exit 4); waits longer than a second show progress on stderr ([`Progress`]).
 
 use ethers::types::{Address, Bytes, H256, U256};
-use tokio::time::Instant;
+use std::io::Write as _;
 
 use super::args::{CreateArgs, WatchArgs};
 use super::client::{self, jobs_abi, jobs_topic, token_abi};
+use super::progress::Progress;
 use super::{exit, DevkitError};
 
 /// The execution environment of JavaScript jobs.
 const ENV: u8 = 1;
-/// How often `watch` prints that it is still waiting.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// `job create`.
 pub async fn create(args: &CreateArgs) -> Result<u8, DevkitError> {
@@ -98,10 +94,13 @@ pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
     .await?;
     let window_ms = created.deadline + buffer * 1000;
     let mut printed = 0;
-    let mut last_progress = Instant::now();
+    let mut progress = Progress::new();
     let mut stdout = std::io::stdout();
     loop {
         let answers = client::logs(&reader, jobs, jobs_topic("JobResponded"), Some(topic)).await?;
+        if answers.len() > printed {
+            progress.clear();
+        }
         for log in answers.iter().skip(printed) {
             let answer = client::decode_responded(log)?;
             writeln!(
@@ -116,6 +115,7 @@ pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
         }
         printed = answers.len();
         if printed >= created.selected.len() {
+            progress.clear();
             writeln!(
                 stdout,
                 "settled: answered by all {printed} selected executors"
@@ -131,6 +131,7 @@ pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
         )
         .await?;
         if !slashed.is_empty() {
+            progress.clear();
             writeln!(
                 stdout,
                 "settled: slashed ({} executors did not answer)",
@@ -140,6 +141,7 @@ pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
             return Ok(exit::CHECK_FAILED);
         }
         if window_closed(&reader, created.block, window_ms).await? {
+            progress.clear();
             writeln!(
                 stdout,
                 "window closed: {printed} of {} answered; anyone may now call slashOnExecutionTimeout({id})",
@@ -148,15 +150,10 @@ pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
             .map_err(DevkitError::Write)?;
             return Ok(exit::CHECK_FAILED);
         }
-        if last_progress.elapsed() >= PROGRESS_EVERY {
-            last_progress = Instant::now();
-            writeln!(
-                std::io::stderr(),
-                "waiting for answers: {printed} of {}",
-                created.selected.len()
-            )
-            .map_err(DevkitError::Write)?;
-        }
+        progress.tick(&format!(
+            "waiting for answers: {printed} of {}",
+            created.selected.len()
+        ));
         tokio::time::sleep(client::POLL).await;
     }
 }

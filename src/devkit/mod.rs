@@ -12,6 +12,7 @@ pub mod client;
 pub mod exit;
 pub mod job;
 pub mod local_run;
+pub mod progress;
 pub mod upload;
 pub mod verify;
 pub mod verify_direct;
