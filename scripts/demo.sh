@@ -135,5 +135,5 @@ ENV
 printf '%s\n' "$USER_KEY" >"$DEMO/user.key" && chmod 600 "$DEMO/user.key"
 if [[ $KEEP == 1 ]]; then
     printf '\nChain and node kept running; `source .demo/kit.env` for the quickstart. Ctrl-C stops them.\n'
-    while true; do sleep 3600; done
+    while true; do sleep 3600 & wait $!; done   # wait: Ctrl-C runs the trap at once
 fi
