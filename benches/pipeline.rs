@@ -70,8 +70,15 @@ fn pipeline(c: &mut Criterion) {
             ..common::NodeOptions::default()
         };
         let node = runtime.block_on(common::TestNode::start(&chain, options));
-        let forms = [("direct_run_cached_code", &tx), ("direct_run_wasm", &wasm_tx)];
-        let forms = if without_jail { &forms[..1] } else { &forms[..] };
+        let forms = [
+            ("direct_run_cached_code", &tx),
+            ("direct_run_wasm", &wasm_tx),
+        ];
+        let forms = if without_jail {
+            &forms[..1]
+        } else {
+            &forms[..]
+        };
         for &(name, tx) in forms {
             group.bench_function(format!("{name}/{label}"), |b| {
                 b.to_async(&runtime).iter_custom(|iterations| {

@@ -7,6 +7,8 @@
 #   contract and run through POST /api/serverless, its output and receipt signature verified →
 #   a job created on Jobs, run by the node and answered on chain (JobResponded, signer = enclave).
 # Everything stays on 127.0.0.1. Processes are stopped on exit and on Ctrl-C.
+# With --keep, the chain and the node stay up after the demo (until Ctrl-C) and
+# .demo/kit.env holds what the developer kit's quickstart needs (README, "Developer kit").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +18,9 @@ source scripts/lib/common.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: ERROR: $*" >&2; exit 1; }
+
+KEEP=0
+[[ "${1:-}" == "--keep" ]] && KEEP=1
 
 ensure_apt curl jq
 scripts/setup.sh
@@ -122,3 +127,13 @@ wait_for 10 "the node to confirm its submission" grep -q "Output submitted on ch
 grep -m1 "Output submitted on chain." "$DEMO/node.log"
 
 printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s, seen by the node, and a job\nrun in workerd with its output %s signed by the enclave; job %s on Jobs answered %s by the\nenclave.\n' "$ENCLAVE" "$OWNER" "$OUTPUT" "$JOB_ID" "$CHAIN_OUTPUT"
+
+cat >"$DEMO/kit.env" <<ENV
+export ETH_RPC_URL=$ETH_RPC_URL JOBS=$JOBS EXECUTORS=$EXECUTORS CODE_CONTRACT=$CODE_CONTRACT USDC=$USDC
+export USER_KEY_FILE=$DEMO/user.key
+ENV
+printf '%s\n' "$USER_KEY" >"$DEMO/user.key" && chmod 600 "$DEMO/user.key"
+if [[ $KEEP == 1 ]]; then
+    printf '\nChain and node kept running; `source .demo/kit.env` for the quickstart. Ctrl-C stops them.\n'
+    while true; do sleep 3600 & wait $!; done   # wait: Ctrl-C runs the trap at once
+fi

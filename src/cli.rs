@@ -1,4 +1,5 @@
-//! Command line: Marlin's flags (`--port`, `--config-file`, `-h`, `-V`) plus `keygen`.
+//! Command line: Marlin's flags (`--port`, `--config-file`, `-h`, `-V`) plus `keygen` and the
+//! developer kit's subcommands (their arguments live in [`crate::devkit::args`]).
 
 use std::path::PathBuf;
 
@@ -29,6 +30,19 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run a job locally in the node's own sandbox, limits and classification (no chain, no
+    /// key). Exit status: 0 for outcome 0, 10+N for outcome N, 3 if it has no outcome, 1 if it
+    /// could not run.
+    Run(crate::devkit::args::RunArgs),
+    /// Upload job code on chain.
+    #[command(subcommand)]
+    Code(crate::devkit::args::CodeCommand),
+    /// Create or watch a chain job.
+    #[command(subcommand)]
+    Job(crate::devkit::args::JobCommand),
+    /// Check a job's on-chain responses against a local re-run and the executors' registration.
+    /// Exit status 0 only if every check passes, 4 if one fails.
+    Verify(crate::devkit::args::VerifyArgs),
     /// Internal: confine this process (cgroups, network namespace) and exec a program. The node
     /// runs workerd this way; operators never need it.
     #[command(hide = true)]

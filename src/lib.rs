@@ -15,6 +15,7 @@
 //! - [`http`]: admin routes; they only send messages. [`metrics`]: what `/metrics` shows.
 //! - [`system`]: start order and wiring; [`node_lock`]: one node per cgroup parent.
 //! - [`backoff`]: the one retry schedule (capped exponential, jittered).
+//! - [`devkit`]: `run`, `code upload`, `job create`, `job watch`, `verify` (no node needed).
 //!
 //! See ARCHITECTURE.md for the code map and invariants.
 
@@ -25,6 +26,7 @@ pub mod chain;
 pub mod cli;
 pub mod code;
 pub mod config;
+pub mod devkit;
 pub mod domain;
 pub mod http;
 pub mod messages;

@@ -11,10 +11,11 @@ use tracing::{error, info};
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::Config;
+use serverless_executor::devkit::args::{CodeCommand, JobCommand};
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::sandbox::protect;
 use serverless_executor::secrets::SecretKey;
-use serverless_executor::{http, system, telemetry};
+use serverless_executor::{devkit, http, system, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,18 +47,39 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[actix_web::main]
 async fn actix_main(cli: Cli) -> ExitCode {
-    telemetry::init();
+    match cli.command {
+        None | Some(Command::Keygen { .. } | Command::SandboxExec(_)) => telemetry::init(),
+        Some(_) => telemetry::init_for_tool(),
+    }
     let result = match cli.command {
-        Some(Command::Keygen { ref out }) => keygen(out),
-        Some(Command::SandboxExec(_)) | None => run(&cli).await,
+        Some(Command::Keygen { ref out }) => keygen(out).map(|()| 0),
+        Some(Command::SandboxExec(_)) | None => run(&cli).await.map(|()| 0),
+        Some(ref kit) => devkit(kit).await,
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(error) => {
             error!("{error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The developer kit's subcommands: their own exit statuses (`devkit::exit`). Their errors
+/// already name their cause in one line, so it is logged without the source chain.
+async fn devkit(command: &Command) -> anyhow::Result<u8> {
+    let result = match command {
+        Command::Run(args) => devkit::local_run::run(args).await,
+        Command::Code(CodeCommand::Upload(args)) => devkit::upload::upload(args).await,
+        Command::Job(JobCommand::Create(args)) => devkit::job::create(args).await,
+        Command::Job(JobCommand::Watch(args)) => devkit::job::watch(args).await,
+        Command::Verify(args) => devkit::verify::verify(args).await,
+        Command::Keygen { .. } | Command::SandboxExec(_) => Ok(devkit::exit::TOOL_FAILED),
+    };
+    Ok(result.unwrap_or_else(|error| {
+        error!("{error}");
+        devkit::exit::TOOL_FAILED
+    }))
 }
 
 fn keygen(out: &std::path::Path) -> anyhow::Result<()> {

@@ -62,18 +62,34 @@ pub struct Cleanup {
     _lock: NodeLock,
 }
 
+impl Cleanup {
+    /// Removes the (emptied) parent cgroup too: for a one-off parent such as `run`'s, which no
+    /// later start would reuse and clean.
+    pub fn remove_parent(&self) {
+        if let Err(error) = self.cgroups.remove_parent() {
+            warn!(%error, "Cannot remove the parent cgroup.");
+        }
+        let _ = std::fs::remove_dir(&self.job_dir);
+    }
+}
+
 /// Longest a clean shutdown waits for the warm pool to end.
 const POOL_SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Ends the node's processes and removes its cgroups and job directories: after a clean
 /// shutdown nothing of the node is left on the host (a crash is cleaned up at the next start).
 pub async fn shut_down(handles: &Handles) {
-    let _ = tokio::time::timeout(POOL_SHUTDOWN_LIMIT, handles.runner.send(ShutDownPool)).await;
-    match handles.cleanup.cgroups.clean_stale().await {
+    stop_sandbox(&handles.runner, &handles.cleanup).await;
+}
+
+/// Ends the runner's processes, then removes the cgroups and job directories of `cleanup`.
+pub async fn stop_sandbox(runner: &Addr<WorkerdRunner>, cleanup: &Cleanup) {
+    let _ = tokio::time::timeout(POOL_SHUTDOWN_LIMIT, runner.send(ShutDownPool)).await;
+    match cleanup.cgroups.clean_stale().await {
         Ok(removed) => info!(cgroups_removed = removed, "Job cgroups removed."),
         Err(error) => warn!(%error, "Cannot remove every job cgroup on shutdown."),
     }
-    if let Err(error) = prepare_job_dir(&handles.cleanup.job_dir) {
+    if let Err(error) = prepare_job_dir(&cleanup.job_dir) {
         warn!(%error, "Cannot remove every job directory on shutdown.");
     }
 }
@@ -190,6 +206,38 @@ async fn start_execution(
     metrics: &Arc<Metrics>,
 ) -> Result<(Addr<JobScheduler>, Addr<WorkerdRunner>, Cleanup), StartError> {
     let execution = &config.execution;
+    let capacity = Capacity {
+        chain: usize::try_from(config.job_capacity).unwrap_or(usize::MAX),
+        direct: config.direct_run.capacity,
+        direct_queue: execution.queue_capacity,
+        direct_queue_timeout: config.direct_run.queue_timeout,
+    };
+    let running = capacity.chain.saturating_add(capacity.direct);
+    let (runner, cleanup) = start_sandbox(execution, running).await?;
+    info!(
+        chain_slots = capacity.chain,
+        direct_slots = capacity.direct,
+        "Job slots."
+    );
+    let links = SchedulerLinks {
+        code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
+            .start()
+            .recipient(),
+        runner: runner.clone().recipient(),
+        metrics: Arc::clone(metrics),
+        chain,
+    };
+    Ok((JobScheduler::new(links, capacity).start(), runner, cleanup))
+}
+
+/// Starts what runs jobs, the same for the node and for `serverless-executor run`: checks
+/// workerd, takes the lock on the cgroup parent, prepares the job directory and the cgroups,
+/// and starts `CgroupPool`, `PortPool` and `WorkerdRunner` sized for `running` jobs at once.
+/// Refuses with one error naming what is missing when jobs cannot be contained.
+pub async fn start_sandbox(
+    execution: &ExecutionConfig,
+    running: usize,
+) -> Result<(Addr<WorkerdRunner>, Cleanup), StartError> {
     if !execution.workerd.is_file() {
         return Err(StartError::Workerd(execution.workerd.display().to_string()));
     }
@@ -208,14 +256,6 @@ async fn start_execution(
     )?;
     let stale = cgroups.clean_stale().await?;
     info!(cgroups = %cgroups.describe(), stale_removed = stale, "Job containment ready.");
-
-    let capacity = Capacity {
-        chain: usize::try_from(config.job_capacity).unwrap_or(usize::MAX),
-        direct: config.direct_run.capacity,
-        direct_queue: execution.queue_capacity,
-        direct_queue_timeout: config.direct_run.queue_timeout,
-    };
-    let running = capacity.chain.saturating_add(capacity.direct);
     let warm_mode = execution.mode != ExecutionMode::Cold;
     // The scheduler bounds running jobs to `running`; the pool may hold as many again while
     // finished jobs' cgroups are still being killed and removed, so a new job never waits on an
@@ -246,17 +286,8 @@ async fn start_execution(
         ports: ports.recipient(),
     };
     let runner = WorkerdRunner::new(settings, pool)?.start();
-    info!(mode = ?execution.mode, warm_processes = idle_max, chain_slots = capacity.chain,
-        direct_slots = capacity.direct, "Execution mode.");
-    let links = SchedulerLinks {
-        code: CodeStore::new(rpc, config.chain.code_contract, execution.code_cache_bytes)
-            .start()
-            .recipient(),
-        runner: runner.clone().recipient(),
-        metrics: Arc::clone(metrics),
-        chain,
-    };
-    Ok((JobScheduler::new(links, capacity).start(), runner, cleanup))
+    info!(mode = ?execution.mode, warm_processes = idle_max, "Execution mode.");
+    Ok((runner, cleanup))
 }
 
 /// `Jobs.EXECUTION_BUFFER_TIME` from the chain; the config's copy only if the chain is down at

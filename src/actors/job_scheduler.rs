@@ -37,14 +37,14 @@ use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunInProcess,
     ScheduleError, ServingChanged,
 };
+use crate::messages::tx::ResyncNonce;
 use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
+use chain_job::OutputJob;
 use pipeline::{run_pipeline, Job, Waits};
 use tracked::{
     chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd, SUBMIT_MARGIN,
 };
-use crate::messages::tx::ResyncNonce;
-use chain_job::OutputJob;
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);

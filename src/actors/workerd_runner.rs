@@ -160,7 +160,20 @@ impl WorkerdRunner {
             ctx.spawn(start.into_actor(self).map(|started, act, ctx| {
                 act.starting -= 1;
                 match started {
+                    // Started after the pool's shutdown: nothing must be left behind.
+                    Ok(process) if act.pool.idle_target == 0 => {
+                        ctx.spawn(
+                            async move {
+                                let _ = process.shut_down().await;
+                            }
+                            .into_actor(act),
+                        );
+                    }
                     Ok(process) => act.idle.push_back(process),
+                    // Shutting down: the start was cut short on purpose.
+                    Err(error) if act.pool.idle_target == 0 => {
+                        debug!(%error, "Warm start ended by the pool's shutdown.");
+                    }
                     Err(error) => {
                         warn!(%error, "Cannot start a warm workerd process; retrying shortly.");
                         ctx.run_later(RESTART_PAUSE, |act, ctx| act.refill(ctx));
@@ -270,6 +283,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
                 classified,
                 user_time: run.user_time,
                 acquired,
+                peak_memory: run.peak_memory,
             };
             Ok((process, run.reusable, report))
         };

@@ -168,10 +168,22 @@ impl JobCgroup {
     /// Memory charged to the cgroup now, in bytes (v2 `memory.current`, v1
     /// `memory.usage_in_bytes`): how close a reused warm process is to its limit.
     pub fn memory_bytes(&self) -> Result<u64, CgroupError> {
-        let file = match self.at.version {
+        self.read_bytes(match self.at.version {
             CgroupVersion::V2 => "memory.current",
             CgroupVersion::V1 => "memory.usage_in_bytes",
-        };
+        })
+    }
+
+    /// The most memory ever charged to the cgroup, in bytes (v2 `memory.peak`, kernel 5.19+;
+    /// v1 `memory.max_usage_in_bytes`): what `run` reports as the job's peak memory.
+    pub fn peak_memory_bytes(&self) -> Result<u64, CgroupError> {
+        self.read_bytes(match self.at.version {
+            CgroupVersion::V2 => "memory.peak",
+            CgroupVersion::V1 => "memory.max_usage_in_bytes",
+        })
+    }
+
+    fn read_bytes(&self, file: &str) -> Result<u64, CgroupError> {
         let path = self.at.memory.join(file);
         let text = fs::read(&path)?;
         text.trim().parse().map_err(|_| CgroupError::Parse {

@@ -5,9 +5,11 @@
 //! names the offending key so the operator can fix it from one line.
 
 mod jail;
+mod local;
 mod raw;
 
 pub use jail::JailConfig;
+pub use local::LocalExecution;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

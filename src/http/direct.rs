@@ -52,6 +52,15 @@ fn input_bytes(input: Option<&RawValue>) -> Result<Vec<u8>, ApiError> {
     }
 }
 
+/// The code transaction and the input bytes of a request body, read exactly as the route reads
+/// them: `verify --direct` checks a receipt against the request it answered with this.
+pub fn parse_request(body: &[u8]) -> Result<(TxHash, Vec<u8>), ApiError> {
+    let body: DirectRunBody =
+        serde_json::from_slice(body).map_err(|error| ApiError::Json(error.to_string()))?;
+    let code_tx = TxHash::parse_hex(&body.tx_hash).ok_or(ApiError::BadTxHash)?;
+    Ok((code_tx, input_bytes(body.input.as_deref())?))
+}
+
 /// Runs the job and returns its output with a signed receipt.
 #[post("/serverless")]
 pub(super) async fn direct_run(

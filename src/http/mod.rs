@@ -13,8 +13,8 @@ use actix_web::{get, web, HttpResponse};
 
 pub use admin::{EXPIRY_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
 pub use direct::{
-    ERROR_CODE_HEADER, SIGNATURE_HEADER as RECEIPT_SIGNATURE_HEADER, SIGN_TIMESTAMP_HEADER,
-    TOTAL_TIME_HEADER,
+    parse_request as parse_direct_request, ERROR_CODE_HEADER,
+    SIGNATURE_HEADER as RECEIPT_SIGNATURE_HEADER, SIGN_TIMESTAMP_HEADER, TOTAL_TIME_HEADER,
 };
 pub use error::ApiError;
 

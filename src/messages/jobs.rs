@@ -42,6 +42,8 @@ pub struct RunReport {
     pub user_time: Duration,
     /// Getting the process: an idle warm one, or a start on the job's path.
     pub acquired: Acquired,
+    /// The process cgroup's peak memory in bytes, if the kernel reports it.
+    pub peak_memory: Option<u64>,
 }
 
 /// How a run got its process, and how long that took (the node's time).

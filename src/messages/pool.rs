@@ -74,6 +74,13 @@ impl CgroupLease {
         self.cgroup.as_ref().map_or(Ok(0), JobCgroup::memory_bytes)
     }
 
+    /// The most memory the cgroup was ever charged, in bytes.
+    pub fn peak_memory_bytes(&self) -> Result<u64, CgroupError> {
+        self.cgroup
+            .as_ref()
+            .map_or(Ok(0), JobCgroup::peak_memory_bytes)
+    }
+
     /// Kills every process of the job now (the deadline kill).
     pub fn kill_all(&self) -> Result<(), CgroupError> {
         self.cgroup.as_ref().map_or(Ok(()), JobCgroup::kill_all)

@@ -22,13 +22,13 @@ use super::classify::{End, Evidence};
 use super::config::{
     CODE_FORM_HEADER, CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER,
 };
-use crate::sandbox::command::JobJail;
 use super::run::{
     pipe_cloexec, read_capped, spawn, wait_listening, write_process_files, Receiver, RunError,
     RunnerSettings, STDERR_KEEP,
 };
 use crate::code::form::{for_loader, CodeForm};
 use crate::messages::pool::CgroupLease;
+use crate::sandbox::command::JobJail;
 
 /// How long a process whose connection broke may take to exit by itself, so that its own exit
 /// status (evidence) is not replaced by our kill.
@@ -80,6 +80,8 @@ pub struct ProcessRun {
     pub reused: bool,
     /// From handing the job over to its end, capped at the budget.
     pub user_time: Duration,
+    /// The cgroup's peak memory (the process's, workerd's own included), if the kernel has it.
+    pub peak_memory: Option<u64>,
 }
 
 impl JobProcess {
@@ -237,6 +239,7 @@ impl JobProcess {
                     reusable: may_serve_again,
                     reused,
                     user_time: Duration::ZERO,
+                    peak_memory: None,
                 };
             }
         };
@@ -265,6 +268,7 @@ impl JobProcess {
             let _ = self.child.wait().await;
         }
         let oom_killed = self.cgroup.oom_killed().unwrap_or(false);
+        let peak_memory = self.cgroup.peak_memory_bytes().ok();
         // Memory held by earlier isolates is freed lazily: recycle a process well before what
         // it holds could push a later job over the limit.
         let roomy = self
@@ -279,6 +283,7 @@ impl JobProcess {
             reusable,
             reused,
             user_time,
+            peak_memory,
         }
     }
 

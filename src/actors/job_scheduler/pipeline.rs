@@ -24,13 +24,11 @@ use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
 use crate::messages::jobs::{Execution, RunInProcess, RunReport, ScheduleError};
 use crate::metrics::{Phase, Source, Unsigned};
-use crate::workerd::classify::Classified;
 use crate::workerd::process::ProcessJob;
+use crate::workerd::retry::{self, Step, MAX_RUNS};
 
 /// How long past its bound an actor may take to answer before we call it stuck.
 const ACTOR_MARGIN: Duration = Duration::from_secs(1);
-/// Runs of one job: the first, and one retry on positive evidence of our own fault.
-const MAX_RUNS: u32 = 2;
 
 /// How long a job may wait before its code starts; all of it is the node's time.
 #[derive(Debug, Clone, Copy)]
@@ -154,34 +152,14 @@ pub(super) async fn run_pipeline(
                 "the answer window closed before the job could run".into(),
             ));
         }
-        match run_once(&links, &job, &code).await {
-            Ok(RunReport {
-                classified: Classified::Outcome(outcome, output),
+        match retry::after_run(&job.name, run, run_once(&links, &job, &code).await) {
+            Step::Done {
+                outcome,
+                output,
                 user_time,
                 ..
-            }) => return Ok(job.finish(&links, outcome, output, user_time)),
-            Ok(RunReport {
-                classified: Classified::Crashed(reason),
-                user_time,
-                ..
-            }) if run == MAX_RUNS => {
-                warn!(job = %job.name, %reason, "workerd died again with this job: the user's abnormal end.");
-                return Ok(job.finish(
-                    &links,
-                    JobOutcome::UncaughtException,
-                    Vec::new(),
-                    user_time,
-                ));
-            }
-            Ok(RunReport {
-                classified: Classified::Crashed(reason),
-                ..
-            }) => last_fault = reason,
-            Ok(RunReport {
-                classified: Classified::OurFault(reason),
-                ..
-            }) => last_fault = reason.to_owned(),
-            Err(reason) => last_fault = reason,
+            } => return Ok(job.finish(&links, outcome, output, user_time)),
+            Step::Fault(reason) => last_fault = reason,
         }
         if run < MAX_RUNS {
             links.metrics.retried();

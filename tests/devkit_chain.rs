@@ -1,0 +1,260 @@
+//! The README quickstart against a real chain and node: `run` locally → `code upload` →
+//! `job create` → `job watch` → `verify` (match); then `verify` catching a registered but
+//! dishonest executor's tampered output (output differs) and a signer that the trusted
+//! `Executors` registry does not know (signer not registered).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::contracts::{client, contract, send};
+use common::jobs::registered_node;
+use common::*;
+use ethers::types::{Bytes, U256};
+use serverless_executor::chain::ecdsa::sign_digest;
+use serverless_executor::chain::eip712::{submit_output_digest, SubmitOutputMessage};
+
+const BIN: &str = env!("CARGO_BIN_EXE_serverless-executor");
+const INPUT: &str = r#"{"numbers":[3,1,4]}"#;
+const OUTPUT: &str = r#"{"count":3,"sum":8,"max":4}"#;
+
+fn kit(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{output:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Mints fee tokens to the user (the test token mints to anyone; a real user buys them).
+async fn fund_user(chain: &TestChain, key_hex: &str) {
+    let client = client(chain, key_hex);
+    let usdc = contract("TestToken", &chain.deployment.usdc, client.clone());
+    let amount = U256::exp10(12);
+    send(
+        usdc.method::<_, ()>("mint", (client.address(), amount))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Deploys a second, unrelated set of contracts on the same chain; returns its `Executors`.
+fn second_registry(chain: &TestChain) -> String {
+    let output = Command::new(repo().join("scripts/deploy-contracts.sh"))
+        .args([
+            "--rpc-url",
+            &chain.anvil.http_url(),
+            "--private-key",
+            &format!("0x{DEPLOYER_KEY}"),
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let deployment: Deployment = serde_json::from_slice(&output.stdout).unwrap();
+    deployment.executors
+}
+
+#[actix::test]
+async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
+    let chain = TestChain::start().await;
+    let mut node = registered_node(&chain, GAS_KEY).await;
+    // Another registry, in which nobody is registered, deployed before the jobs.
+    let other_registry = second_registry(&chain);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("user.key");
+    std::fs::write(&key_file, format!("0x{STRANGER_KEY}\n")).unwrap();
+    let key_file = key_file.to_str().unwrap();
+    fund_user(&chain, STRANGER_KEY).await;
+    let rpc = chain.anvil.http_url();
+    let deployment = &chain.deployment;
+    let example = repo().join("examples/json.js");
+    let example = example.to_str().unwrap();
+    let workerd = tool("workerd");
+    let workerd = workerd.to_str().unwrap();
+
+    // 1. Locally.
+    let local = kit(&["run", example, "--input", INPUT, "--workerd", workerd]);
+    assert_eq!(stdout(&local), OUTPUT);
+
+    // 2. Upload; 3. create; 4. watch.
+    let upload = kit(&[
+        "code",
+        "upload",
+        example,
+        "--rpc",
+        &rpc,
+        "--code-contract",
+        &deployment.code_contract,
+        "--key-file",
+        key_file,
+    ]);
+    let code_tx = stdout(&upload).trim().to_owned();
+    assert!(
+        code_tx.starts_with("0x") && code_tx.len() == 66,
+        "{code_tx}"
+    );
+    let create = |code_tx: &str| {
+        let created = kit(&[
+            "job",
+            "create",
+            "--rpc",
+            &rpc,
+            "--jobs",
+            &deployment.jobs,
+            "--code-tx",
+            code_tx,
+            "--input",
+            INPUT,
+            "--deadline",
+            "5000",
+            "--key-file",
+            key_file,
+        ]);
+        stdout(&created).trim().to_owned()
+    };
+    let job = create(&code_tx);
+    let watch = kit(&[
+        "job",
+        "watch",
+        &job,
+        "--rpc",
+        &rpc,
+        "--jobs",
+        &deployment.jobs,
+    ]);
+    let watched = stdout(&watch);
+    assert!(
+        watched.contains(&node.enclave_address()) && watched.contains("error_code 0"),
+        "{watched}"
+    );
+    assert!(watched.contains("settled: answered by all 1"), "{watched}");
+
+    // 5. Verify: the node's answer is what the code gives.
+    let verify = |job: &str, executors: &str| {
+        kit(&[
+            "verify",
+            "--job",
+            job,
+            "--rpc",
+            &rpc,
+            "--jobs",
+            &deployment.jobs,
+            "--executors",
+            executors,
+            "--workerd",
+            workerd,
+        ])
+    };
+    let honest = verify(&job, &deployment.executors);
+    let report = stdout(&honest);
+    assert!(report.contains("verdict: match"), "{report}");
+
+    // An auditor who trusts another registry: the signer is not registered there.
+    let unknown = verify(&job, &other_registry);
+    assert_eq!(unknown.status.code(), Some(4), "{unknown:?}");
+    let report = String::from_utf8_lossy(&unknown.stdout);
+    assert!(
+        report.contains("verdict: signer not registered"),
+        "{report}"
+    );
+
+    // A direct-run receipt, verified against its request; then with its body tampered.
+    let request = serde_json::json!({ "tx_hash": code_tx, "input": INPUT }).to_string();
+    let response = node
+        .http
+        .post(node.url("/api/serverless"))
+        .header("content-type", "application/json")
+        .body(request.clone())
+        .send()
+        .await
+        .unwrap();
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    for (name, value) in response.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    let body = response.bytes().await.unwrap();
+    let request_file = dir.path().join("request.json");
+    std::fs::write(&request_file, &request).unwrap();
+    let verify_direct = |body: &[u8]| {
+        let response_file = dir.path().join("response.txt");
+        std::fs::write(&response_file, [head.as_bytes(), body].concat()).unwrap();
+        kit(&[
+            "verify",
+            "--direct",
+            "--request",
+            request_file.to_str().unwrap(),
+            "--response",
+            response_file.to_str().unwrap(),
+            "--rpc",
+            &rpc,
+            "--executors",
+            &deployment.executors,
+            "--workerd",
+            workerd,
+        ])
+    };
+    let receipt = stdout(&verify_direct(&body));
+    assert!(receipt.contains("verdict: match"), "{receipt}");
+    let forged = verify_direct(br#"{"count":3,"sum":1,"max":4}"#);
+    assert_eq!(forged.status.code(), Some(4), "{forged:?}");
+    let report = String::from_utf8_lossy(&forged.stdout);
+    assert!(
+        report.contains("verdict: output differs, signer not registered"),
+        "a tampered body no longer recovers to the enclave: {report}"
+    );
+
+    // A registered but dishonest executor: its enclave key signs a tampered output.
+    node.crash();
+    let job = create(&code_tx);
+    let id = U256::from_dec_str(&job).unwrap();
+    let mut id_bytes = [0u8; 32];
+    id.to_big_endian(&mut id_bytes);
+    let tampered = br#"{"count":3,"sum":9000,"max":4}"#.to_vec();
+    let sign_timestamp = now();
+    let digest = submit_output_digest(&SubmitOutputMessage {
+        job_id: id_bytes,
+        output: &tampered,
+        total_time_ms: 10,
+        error_code: 0,
+        sign_timestamp,
+    });
+    let enclave = k256::ecdsa::SigningKey::from_slice(&node.enclave_key).unwrap();
+    let signature = sign_digest(&enclave, &digest).unwrap();
+    let jobs = contract("Jobs", &deployment.jobs, client(&chain, STRANGER_KEY));
+    let call = jobs
+        .method::<_, ()>(
+            "submitOutput",
+            (
+                Bytes::from(signature.0.to_vec()),
+                id,
+                Bytes::from(tampered),
+                U256::from(10u64),
+                0u8,
+                U256::from(sign_timestamp),
+            ),
+        )
+        .unwrap();
+    send(call).await.unwrap();
+    let dishonest = verify(&job, &deployment.executors);
+    assert_eq!(dishonest.status.code(), Some(4), "{dishonest:?}");
+    let report = String::from_utf8_lossy(&dishonest.stdout);
+    assert!(report.contains("verdict: output differs"), "{report}");
+    assert!(
+        report.contains("equal to the event's executor") && report.contains("owner "),
+        "signer and registration pass: {report}"
+    );
+}
