@@ -25,6 +25,9 @@ const GUEST_TESTS: &[GuestTest] = &[
     guest("cgroups_v2", &["--test", "cgroups_v2"], &[]),
     // The backend's unit tests (a fake cgroupfs in a tempdir): they must not depend on the host.
     guest("cgroup-unit", &["--lib"], &["cgroup::"]),
+    // The job jail's stand-in through the node's launcher, on the real v2 interface (the
+    // workerd case is skipped: a real workerd start under software emulation is too slow).
+    guest("jail", &["--test", "jail"], &["--skip", "workerd"]),
 ];
 
 #[tokio::test]
