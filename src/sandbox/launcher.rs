@@ -12,7 +12,7 @@
 //! launcher, which is pid 1 of the new namespace; the inner one sets up every other layer and
 //! `exec`s workerd, which so becomes pid 1 with a parent-death signal tied to the outer
 //! launcher. The outer one stays as a tiny supervisor that forwards workerd's exit status
-//! faithfully ([`super::supervisor`]). Without the pid namespace there is one stage that
+//! faithfully (`supervisor`). Without the pid namespace there is one stage that
 //! `exec`s workerd in place, as before the jail.
 
 use std::ffi::OsString;

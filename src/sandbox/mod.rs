@@ -10,15 +10,15 @@
 //! | layer | module | config key to turn it off |
 //! |---|---|---|
 //! | cgroups (joined as root, first) | [`launcher`] | — |
-//! | OOM priority 1000 | [`limits`] | — |
-//! | pid, ipc, uts namespaces (workerd is pid 1) | [`namespaces`], [`supervisor`] | `jail_namespaces` |
-//! | empty network namespace | [`namespaces`] | `job_network_isolation` |
-//! | mount namespace + private root (`pivot_root`) | [`root`], [`libs`] | `jail_filesystem` |
-//! | rlimits (`NOFILE`, `CORE`=0, `FSIZE`) | [`limits`] | — |
-//! | descriptors: only 0–4 survive `exec` | [`fds`] | — |
-//! | uid/gid per job slot, no groups, no capabilities | [`identity`] | `jail_identity` |
-//! | parent-death signal (re-armed: the uid change clears it) | [`supervisor`] | — |
-//! | Landlock (best effort) | [`landlock`] | `jail_landlock` |
+//! | OOM priority 1000 | `limits` | — |
+//! | pid, ipc, uts namespaces (workerd is pid 1) | `namespaces`, `supervisor` | `jail_namespaces` |
+//! | empty network namespace | `namespaces` | `job_network_isolation` |
+//! | mount namespace + private root (`pivot_root`) | `root`, `libs` | `jail_filesystem` |
+//! | rlimits (`NOFILE`, `CORE`=0, `FSIZE`) | `limits` | — |
+//! | descriptors: only 0–4 survive `exec` | `fds` | — |
+//! | uid/gid per job slot, no groups, no capabilities | `identity` | `jail_identity` |
+//! | parent-death signal (re-armed: the uid change clears it) | `supervisor` | — |
+//! | Landlock (best effort) | `landlock` | `jail_landlock` |
 //! | `no_new_privs` | [`launcher`] | — |
 //! | seccomp-bpf deny list (last, before `exec`) | [`seccomp`] | `jail_seccomp` |
 //!
