@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 mod wasm_tools;
 
@@ -156,20 +157,6 @@ async fn wasm_jobs_end_as_their_programs_do(mode: &'static str) {
             );
         }
     }
-}
-
-macro_rules! in_every_mode {
-    ($($test:ident),* $(,)?) => {
-        mod cold {
-            $( #[tokio::test] async fn $test() { super::$test("cold").await } )*
-        }
-        mod prewarmed {
-            $( #[tokio::test] async fn $test() { super::$test("prewarmed").await } )*
-        }
-        mod isolate {
-            $( #[tokio::test] async fn $test() { super::$test("isolate").await } )*
-        }
-    };
 }
 
 in_every_mode!(wasm_jobs_end_as_their_programs_do);

@@ -71,18 +71,28 @@ pub async fn create(args: &CreateArgs) -> Result<u8, DevkitError> {
     Ok(exit::OK)
 }
 
+/// The job's `JobCreated` log, decoded; a usage error when there is none.
+pub(super) async fn job_created(
+    reader: &client::Reader,
+    jobs: Address,
+    id: U256,
+) -> Result<client::Created, DevkitError> {
+    let topic = H256::from(<[u8; 32]>::from(id));
+    client::logs(reader, jobs, jobs_topic("JobCreated"), Some(topic))
+        .await?
+        .first()
+        .map(client::decode_created)
+        .transpose()?
+        .ok_or_else(|| DevkitError::Usage(format!("job {id} has no JobCreated log")))
+}
+
 /// `job watch ID`.
 pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
     let jobs = client::address("--jobs", &args.jobs)?;
     let id = client::job_id(&args.id)?;
     let reader = client::reader(&args.chain.rpc)?;
+    let created = job_created(&reader, jobs, id).await?;
     let topic = H256::from(<[u8; 32]>::from(id));
-    let created = client::logs(&reader, jobs, jobs_topic("JobCreated"), Some(topic))
-        .await?
-        .first()
-        .map(client::decode_created)
-        .transpose()?
-        .ok_or_else(|| DevkitError::Usage(format!("job {id} has no JobCreated log")))?;
     let buffer: U256 = client::view(
         &reader,
         &jobs_abi(),

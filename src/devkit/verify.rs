@@ -48,12 +48,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
     let id = client::job_id(args.job.as_deref().unwrap_or_default())?;
     let reader = client::reader(&args.chain.rpc)?;
     let topic = H256::from(<[u8; 32]>::from(id));
-    let created = client::logs(&reader, jobs, jobs_topic("JobCreated"), Some(topic))
-        .await?
-        .first()
-        .map(client::decode_created)
-        .transpose()?
-        .ok_or_else(|| DevkitError::Usage(format!("job {id} has no JobCreated log")))?;
+    let created = super::job::job_created(&reader, jobs, id).await?;
     let answers: Vec<Responded> =
         client::logs(&reader, jobs, jobs_topic("JobResponded"), Some(topic))
             .await?
