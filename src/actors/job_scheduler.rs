@@ -42,9 +42,7 @@ use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
 use chain_job::OutputJob;
 use pipeline::{run_pipeline, Job, Waits};
-use tracked::{
-    chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd, SUBMIT_MARGIN,
-};
+use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -198,8 +196,10 @@ impl Handler<ChainJobCreated> for JobScheduler {
             return warn!(%job_id, block = block.number, "Selected, but the answer window has closed; job not run.");
         }
         // The user's budget starts when the code starts; waiting for the code and a slot is
-        // ours, bounded by the answer window (less what signing and inclusion need).
-        let hard_stop = answer_by.checked_sub(SUBMIT_MARGIN).unwrap_or(answer_by);
+        // ours, bounded by the answer window: past it no output can be included, so a run still
+        // going then is stopped and has no outcome. (Whether to start at all keeps a margin:
+        // `worth_running`.)
+        let hard_stop = answer_by;
         let deadline = Duration::from_millis(deadline_ms);
         let accepted = Instant::now();
         let admitted = Job {

@@ -38,7 +38,7 @@ pub(super) struct Waits {
     pub(super) code_until: Instant,
     /// A slot is waited for until then; none by then is an infrastructure fault.
     pub(super) slot_until: Instant,
-    /// Chain jobs: when the answer window (less the submission margin) closes. A run still
+    /// Chain jobs: when the answer window closes (no output is included after it). A run still
     /// going then is stopped, and has no outcome.
     pub(super) hard_stop: Option<Instant>,
 }
