@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use clap::Parser;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
@@ -91,11 +91,14 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     // Before the key is in memory: no core dump, no same-uid ptrace, OOM-killed after jobs.
-    protect::harden_node().context("protecting the node process")?;
+    let oom_score = protect::harden_node().context("protecting the node process")?;
     let config = Config::load(&cli.config_file)?;
     protect::warn_if_key_exposed(&config.enclave_signer_file);
     let key = SecretKey::load(&config.enclave_signer_file)
         .with_context(|| "loading the enclave key (config key `enclave_signer_file`)")?;
+    if let Some(error) = oom_score {
+        warn!(%error, "Jobs still go first (their score is 1000).");
+    }
     let handles = system::start(&config, key).await?;
     info!(
         enclave_address = %handles.identity.address,

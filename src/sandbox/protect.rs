@@ -22,13 +22,15 @@ pub enum ProtectError {
 
 /// Makes this process non-dumpable and unattractive to the OOM killer.
 /// The OOM score is best effort (lowering it needs `CAP_SYS_RESOURCE`, which some container
-/// runtimes withhold even from root): one warning line; the dumpable flag is required.
-pub fn harden_node() -> Result<(), ProtectError> {
-    if let Err(error) = std::fs::write("/proc/self/oom_score_adj", NODE_OOM_SCORE_ADJ) {
-        let error = ProtectError::OomScore(error);
-        tracing::warn!(%error, "Jobs still go first (their score is 1000).");
-    }
-    nix::sys::prctl::set_dumpable(false).map_err(ProtectError::Dumpable)
+/// runtimes withhold even from root): its failure is returned for the caller to log once the
+/// node's start can go on (so that a start that fails still says one line); the dumpable flag
+/// is required.
+pub fn harden_node() -> Result<Option<ProtectError>, ProtectError> {
+    let oom = std::fs::write("/proc/self/oom_score_adj", NODE_OOM_SCORE_ADJ)
+        .err()
+        .map(ProtectError::OomScore);
+    nix::sys::prctl::set_dumpable(false).map_err(ProtectError::Dumpable)?;
+    Ok(oom)
 }
 
 /// One warning line if `key_file` is readable by its group or others (it should be 0600).
