@@ -93,9 +93,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     // Before the key is in memory: no core dump, no same-uid ptrace, OOM-killed after jobs.
     let oom_score = protect::harden_node().context("protecting the node process")?;
     let config = Config::load(&cli.config_file)?;
-    protect::warn_if_key_exposed(&config.enclave_signer_file);
     let key = SecretKey::load(&config.enclave_signer_file)
         .with_context(|| "loading the enclave key (config key `enclave_signer_file`)")?;
+    protect::warn_if_key_exposed(&config.enclave_signer_file);
     if let Some(error) = oom_score {
         warn!(%error, "Jobs still go first (their score is 1000).");
     }
