@@ -288,6 +288,17 @@ impl TestNode {
     }
 }
 
+/// A fresh chain and a node on it, with Marlin's unsigned admin calls allowed when `compat`.
+pub async fn admin_node(compat: bool) -> (TestChain, TestNode) {
+    let chain = TestChain::start().await;
+    let options = NodeOptions {
+        compat_unauthenticated_admin: compat,
+        ..NodeOptions::default()
+    };
+    let node = TestNode::start(&chain, options).await;
+    (chain, node)
+}
+
 /// Starts the node binary on `port`, appending its output to `log_path`.
 fn spawn_node(port: u16, config_path: &Path, log_path: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
