@@ -163,4 +163,3 @@ async fn compat_mode_accepts_marlins_unsigned_calls_after_the_owner_is_set() {
         address_of_key(STRANGER_KEY)
     );
 }
-
