@@ -1,4 +1,5 @@
-//! Unit tests of the parent module.
+//! Unit tests of the load loops: the open-loop schedule, the in-flight bound and timing from the
+//! scheduled instant, under paused tokio time.
 use super::*;
 
 /// Answers after a fixed service time, one call at a time at most (like a single slot).

@@ -1,4 +1,4 @@
-//! Unit tests of the parent module.
+//! Unit tests of the report: percentile math, time-series buckets and the JSON shape.
 use super::*;
 
 fn close(actual: f64, expected: f64) -> bool {
