@@ -254,6 +254,7 @@ impl ChainListener {
                 job_id: responded.job_id,
                 executor: responded.executor,
                 output_count: responded.output_count,
+                block_number: block.number,
             }),
             Err(error) => {
                 debug!(error = %error, block = block.number, "Ignored an undecodable log.")

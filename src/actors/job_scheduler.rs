@@ -17,6 +17,7 @@ mod chain_job;
 mod pipeline;
 mod timeout_report;
 mod tracked;
+mod wanted;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,7 +162,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
         };
         let ours = job.selected.contains(&self.links.chain.enclave);
         let record = TrackedJob::new(block.number, block.hash, job.selected.len(), ours);
-        let cancel = Arc::clone(&record.cancel);
+        let wanted = Arc::clone(&record.wanted);
         match self.chain_jobs.deliver(job_id, record) {
             (Delivery::Duplicate, _) => return,
             (Delivery::Full, _) => {
@@ -214,7 +215,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                 hard_stop: Some(hard_stop),
             },
             source: Source::Chain,
-            cancel: Some(Arc::clone(&cancel)),
+            cancel: Some(Arc::clone(&wanted)),
         };
         self.chain_running += 1;
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
@@ -241,7 +242,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                         },
                         execution,
                         answer_by,
-                        cancel,
+                        wanted,
                     };
                     ctx.spawn(chain_job::report_output(links, output).into_actor(act));
                 }
@@ -258,8 +259,13 @@ impl Handler<ChainJobResponded> for JobScheduler {
         // The job stays in the book until its window closes, so a re-delivered `JobCreated`
         // (after a reconnect or a restart) is still recognised; the watch then reports nothing.
         let by_us = msg.executor == self.links.chain.enclave;
-        self.chain_jobs
-            .responded(&msg.job_id, by_us, msg.output_count);
+        self.chain_jobs.responded(
+            &msg.job_id,
+            msg.executor,
+            by_us,
+            msg.output_count,
+            msg.block_number,
+        );
     }
 }
 
@@ -276,6 +282,9 @@ impl Handler<ChainReorged> for JobScheduler {
             if let Some(watch) = job.watch {
                 ctx.cancel_future(watch);
             }
+        }
+        for job_id in self.chain_jobs.forget_responses_from(msg.fork) {
+            warn!(%job_id, fork = msg.fork, "Our output's block was replaced; sending it again within the job's window.");
         }
     }
 }
