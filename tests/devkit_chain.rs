@@ -1,7 +1,9 @@
 //! The README quickstart against a real chain and node: `run` locally → `code upload` →
 //! `job create` → `job watch` → `verify` (match); then `verify` catching a registered but
-//! dishonest executor's tampered output (output differs) and a signer that the trusted
-//! `Executors` registry does not know (signer not registered).
+//! dishonest executor's tampered output (output differs), a signer that the trusted
+//! `Executors` registry does not know (signer not registered) and a code transaction a node
+//! refuses (code transaction invalid). `job watch --ws` follows a job live, and fails with
+//! exit status 1 once the websocket is lost for good.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +11,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::contracts::{client, contract, send};
+use common::contracts::{client, code_calldata, contract, send, send_raw};
 use common::jobs::registered_node;
 use common::*;
 use ethers::types::{Bytes, U256};
@@ -141,6 +143,10 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         "{watched}"
     );
     assert!(watched.contains("settled: answered by all 1"), "{watched}");
+    // The same over the websocket: the backfill after subscribing finds the answer.
+    let ws = chain.anvil.ws_url();
+    let over_ws = kit(&["job", "watch", &job, "--ws", &ws, "--jobs", &deployment.jobs]);
+    assert_eq!(stdout(&over_ws), watched, "the same lines over --ws");
 
     // 5. Verify: the node's answer is what the code gives.
     let verify = |job: &str, executors: &str| {
@@ -154,6 +160,8 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
             &deployment.jobs,
             "--executors",
             executors,
+            "--code-contract",
+            &deployment.code_contract,
             "--workerd",
             workerd,
         ])
@@ -161,6 +169,25 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     let honest = verify(&job, &deployment.executors);
     let report = stdout(&honest);
     assert!(report.contains("verdict: match"), "{report}");
+
+    // Code "uploaded" to the user's own address instead of the code contract: the node answers
+    // outcome 1, and verify judges the transaction as the node does.
+    let user = format!("{:?}", client(&chain, STRANGER_KEY).address());
+    let stray = send_raw(&chain, STRANGER_KEY, &user, code_calldata(INPUT.as_bytes())).await;
+    let stray_job = create(&stray);
+    let watched = stdout(&kit(&[
+        "job", "watch", &stray_job, "--rpc", &rpc, "--jobs", &deployment.jobs,
+    ]));
+    assert!(watched.contains("error_code 1"), "{watched}");
+    let stray_verify = verify(&stray_job, &deployment.executors);
+    assert_eq!(stray_verify.status.code(), Some(4), "{stray_verify:?}");
+    let report = String::from_utf8_lossy(&stray_verify.stdout);
+    assert!(
+        report.contains("NOT valid code: code transaction was not sent to the code contract (a node answers outcome 1)")
+            && report.contains("output and code: equal to the re-run")
+            && report.contains("verdict: code transaction invalid (code transaction was not sent to the code contract)"),
+        "the answer agrees with the node's verdict, the code check fails: {report}"
+    );
 
     // An auditor who trusts another registry: the signer is not registered there.
     let unknown = verify(&job, &other_registry);
@@ -203,6 +230,8 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
             &rpc,
             "--executors",
             &deployment.executors,
+            "--code-contract",
+            &deployment.code_contract,
             "--workerd",
             workerd,
         ])
@@ -234,6 +263,7 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     });
     let enclave = k256::ecdsa::SigningKey::from_slice(&node.enclave_key).unwrap();
     let signature = sign_digest(&enclave, &digest).unwrap();
+    let live = watch_ws_in_background(&job, &ws, &deployment.jobs);
     let jobs = contract("Jobs", &deployment.jobs, client(&chain, STRANGER_KEY));
     let call = jobs
         .method::<_, ()>(
@@ -249,6 +279,12 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         )
         .unwrap();
     send(call).await.unwrap();
+    let (status, live_out, _) = live.finish();
+    assert_eq!(status, Some(0), "{live_out}");
+    assert!(
+        live_out.contains("9000") && live_out.contains("settled: answered by all 1"),
+        "the live subscription printed the answer: {live_out}"
+    );
     let dishonest = verify(&job, &deployment.executors);
     assert_eq!(dishonest.status.code(), Some(4), "{dishonest:?}");
     let report = String::from_utf8_lossy(&dishonest.stdout);
@@ -257,4 +293,74 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         report.contains("equal to the event's executor") && report.contains("owner "),
         "signer and registration pass: {report}"
     );
+
+    // The websocket drops for good (the chain stops): a clear error and exit status 1.
+    let unanswered = create(&code_tx);
+    let lost = watch_ws_in_background(&unanswered, &ws, &deployment.jobs);
+    drop(chain);
+    let (status, _, stderr) = lost.finish();
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("dropped") && stderr.contains("reconnecting (1 of 5)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("the websocket {ws} dropped and 5 reconnects failed")),
+        "{stderr}"
+    );
+}
+
+/// A `job watch --ws` child, returned once it has subscribed and is waiting (its first progress
+/// line on stderr).
+struct Watching {
+    child: std::process::Child,
+    stderr: String,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+}
+
+fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching {
+    use std::io::BufRead as _;
+    // `timeout`: a watch that never ends fails the test (status 124) instead of hanging it.
+    let mut child = Command::new("timeout")
+        .args(["60", BIN, "job", "watch", job, "--ws", ws, "--jobs", jobs])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("waiting for answers: 0 of 1") {
+            return Watching {
+                child,
+                stderr,
+                lines,
+            };
+        }
+    }
+    panic!("the watch ended before it waited: {stderr}");
+}
+
+impl Watching {
+    /// Waits for the exit; its status, stdout and stderr.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        use std::io::Read as _;
+        for line in self.lines.by_ref() {
+            self.stderr.push_str(&line.unwrap());
+            self.stderr.push('\n');
+        }
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let status = self.child.wait().unwrap().code();
+        (status, out, self.stderr)
+    }
 }
