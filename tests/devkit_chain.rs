@@ -2,42 +2,27 @@
 //! `job create` → `job watch` → `verify` (match); then `verify` catching a registered but
 //! dishonest executor's tampered output (output differs), a signer that the trusted
 //! `Executors` registry does not know (signer not registered) and a code transaction a node
-//! refuses (code transaction invalid). `job watch --ws` follows a job live, and fails with
+//! refuses (code transaction invalid); code that reads randomness differs on re-run and is
+//! marked "non-deterministic code suspected". `job watch --ws` follows a job live, and fails with
 //! exit status 1 once the websocket is lost for good.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod devkit_support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::contracts::{client, code_calldata, contract, send, send_raw};
 use common::jobs::registered_node;
 use common::*;
+use devkit_support::{kit, stdout, watch_ws_in_background};
 use ethers::types::{Bytes, U256};
 use serverless_executor::chain::ecdsa::sign_digest;
 use serverless_executor::chain::eip712::{submit_output_digest, SubmitOutputMessage};
 
-const BIN: &str = env!("CARGO_BIN_EXE_serverless-executor");
 const INPUT: &str = r#"{"numbers":[3,1,4]}"#;
 const OUTPUT: &str = r#"{"count":3,"sum":8,"max":4}"#;
-
-fn kit(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{output:?}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
 
 /// Mints fee tokens to the user (the test token mints to anyone; a real user buys them).
 async fn fund_user(chain: &TestChain, key_hex: &str) {
@@ -145,7 +130,15 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     assert!(watched.contains("settled: answered by all 1"), "{watched}");
     // The same over the websocket: the backfill after subscribing finds the answer.
     let ws = chain.anvil.ws_url();
-    let over_ws = kit(&["job", "watch", &job, "--ws", &ws, "--jobs", &deployment.jobs]);
+    let over_ws = kit(&[
+        "job",
+        "watch",
+        &job,
+        "--ws",
+        &ws,
+        "--jobs",
+        &deployment.jobs,
+    ]);
     assert_eq!(stdout(&over_ws), watched, "the same lines over --ws");
 
     // 5. Verify: the node's answer is what the code gives.
@@ -176,7 +169,13 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     let stray = send_raw(&chain, STRANGER_KEY, &user, code_calldata(INPUT.as_bytes())).await;
     let stray_job = create(&stray);
     let watched = stdout(&kit(&[
-        "job", "watch", &stray_job, "--rpc", &rpc, "--jobs", &deployment.jobs,
+        "job",
+        "watch",
+        &stray_job,
+        "--rpc",
+        &rpc,
+        "--jobs",
+        &deployment.jobs,
     ]));
     assert!(watched.contains("error_code 1"), "{watched}");
     let stray_verify = verify(&stray_job, &deployment.executors);
@@ -187,6 +186,46 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
             && report.contains("output and code: equal to the re-run")
             && report.contains("verdict: code transaction invalid (code transaction was not sent to the code contract)"),
         "the answer agrees with the node's verdict, the code check fails: {report}"
+    );
+
+    // Code that reads randomness: the re-run differs, and the verdict says why it may.
+    let dir_random = dir.path().join("random.js");
+    std::fs::write(
+        &dir_random,
+        "export default { fetch() { return new Response(String(Math.random())); } };",
+    )
+    .unwrap();
+    let random_tx = stdout(&kit(&[
+        "code",
+        "upload",
+        dir_random.to_str().unwrap(),
+        "--rpc",
+        &rpc,
+        "--code-contract",
+        &deployment.code_contract,
+        "--key-file",
+        key_file,
+    ]))
+    .trim()
+    .to_owned();
+    let random_job = create(&random_tx);
+    stdout(&kit(&[
+        "job",
+        "watch",
+        &random_job,
+        "--rpc",
+        &rpc,
+        "--jobs",
+        &deployment.jobs,
+    ]));
+    let random = verify(&random_job, &deployment.executors);
+    assert_eq!(random.status.code(), Some(4), "{random:?}");
+    let report = String::from_utf8_lossy(&random.stdout);
+    assert!(
+        report.contains(
+            "verdict: output differs (non-deterministic code suspected: uses Math.random)"
+        ),
+        "{report}"
     );
 
     // An auditor who trusts another registry: the signer is not registered there.
@@ -305,62 +344,9 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("the websocket {ws} dropped and 5 reconnects failed")),
+        stderr.contains(&format!(
+            "the websocket {ws} dropped and 5 reconnects failed"
+        )),
         "{stderr}"
     );
-}
-
-/// A `job watch --ws` child, returned once it has subscribed and is waiting (its first progress
-/// line on stderr).
-struct Watching {
-    child: std::process::Child,
-    stderr: String,
-    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
-}
-
-fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching {
-    use std::io::BufRead as _;
-    // `timeout`: a watch that never ends fails the test (status 124) instead of hanging it.
-    let mut child = Command::new("timeout")
-        .args(["60", BIN, "job", "watch", job, "--ws", ws, "--jobs", jobs])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        stderr.push_str(&line);
-        stderr.push('\n');
-        if line.contains("waiting for answers: 0 of 1") {
-            return Watching {
-                child,
-                stderr,
-                lines,
-            };
-        }
-    }
-    panic!("the watch ended before it waited: {stderr}");
-}
-
-impl Watching {
-    /// Waits for the exit; its status, stdout and stderr.
-    fn finish(mut self) -> (Option<i32>, String, String) {
-        use std::io::Read as _;
-        for line in self.lines.by_ref() {
-            self.stderr.push_str(&line.unwrap());
-            self.stderr.push('\n');
-        }
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = self.child.wait().unwrap().code();
-        (status, out, self.stderr)
-    }
 }

@@ -1,6 +1,9 @@
-//! WebAssembly jobs (issue 11) as chain jobs on anvil, in every execution mode: a C WASI
-//! command, an AssemblyScript bundle, a hand-written bundle and a module that does not link are answered on `Jobs` with the outcome
-//! and output the direct route gives (tests/wasm.rs), signed by the node's enclave key.
+//! WebAssembly jobs (issue 11) as chain jobs on anvil, in every execution mode: C WASI commands
+//! (prime factors, exit 3, a trap, output past the cap, a memory bomb, an endless loop), an
+//! AssemblyScript bundle, a hand-written bundle, and modules and bundles that do not load (an
+//! unknown import, no `_start`, the magic only, a truncated archive) are answered on `Jobs`
+//! with the outcome and output the direct route gives (tests/wasm.rs), signed by the node's
+//! enclave key.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,27 +18,44 @@ use wasm_tools::{add_bundle, assemblyscript_bundle, c_program, wat};
 /// Code, input, outcome, output.
 type Case = (Vec<u8>, &'static [u8], u8, &'static [u8]);
 
+/// The deadline of every job but the endless loop's, which spends all of its own.
+const DEADLINE_MS: u64 = 5000;
+const LOOP_DEADLINE_MS: u64 = 1000;
+
 async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
     let chain = TestChain::start().await;
+    // A slot per job: `createJob` reverts when no selected executor has one free.
     let options = NodeOptions {
         execution_mode: Some(mode),
+        job_capacity: Some(12),
         ..NodeOptions::default()
     };
     let node = registered_node_with(&chain, GAS_KEY, options).await;
     let unlinked = wat(
         r#"(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))"#,
     );
-    let cases: [Case; 5] = [
+    let no_start = wat(r#"(module (memory (export "memory") 1) (func (export "main")))"#);
+    let mut truncated = add_bundle();
+    truncated.truncate(700);
+    let cases: [Case; 12] = [
         (assemblyscript_bundle(), br#"{"num": 20}"#, 0, b"2,2,5"),
         (c_program("prime_factors"), br#"{"num": 10}"#, 0, b"2,5"),
         (c_program("exit3"), b"", 7, b""),
         (add_bundle(), br#"{"a": 1, "b": 2}"#, 0, b"sum=3"),
         (unlinked, b"", 3, b""),
+        (c_program("trap"), b"0", 7, b""),
+        (c_program("large_output"), b"", 5, b""),
+        (c_program("memory_bomb"), b"", 6, b""),
+        (c_program("loop"), b"", 4, b""),
+        (no_start, b"", 3, b""),
+        (b"\0asm".to_vec(), b"", 3, b""),
+        (truncated, b"", 3, b""),
     ];
     let mut jobs = Vec::new();
-    for (code, input, _, _) in &cases {
+    for (i, (code, input, _, _)) in cases.iter().enumerate() {
         let tx = upload_code(&chain, STRANGER_KEY, code).await;
-        jobs.push(create_job(&chain, STRANGER_KEY, &tx, input, 5000).await);
+        let deadline = if i == 8 { LOOP_DEADLINE_MS } else { DEADLINE_MS };
+        jobs.push(create_job(&chain, STRANGER_KEY, &tx, input, deadline).await);
     }
     let all = wait_for_outputs(&chain, &jobs, 1, &[&node]).await;
     for (i, (_, _, outcome, output)) in cases.iter().enumerate() {

@@ -70,7 +70,9 @@ pub(super) fn failure(error: &CodeError) -> String {
 fn reason(error: &CodeError) -> String {
     match error {
         CodeError::InvalidCodeTx(verdict) => verdict.to_string(),
-        CodeError::InvalidCalldata(calldata) => format!("not a saveCodeInCallData call: {calldata}"),
+        CodeError::InvalidCalldata(calldata) => {
+            format!("not a saveCodeInCallData call: {calldata}")
+        }
         CodeError::Unavailable => error.to_string(),
     }
 }

@@ -263,7 +263,10 @@ impl Watcher {
         }
         let selected = self.created.selected.len();
         if self.answered >= selected {
-            let line = format!("settled: answered by all {} selected executors", self.answered);
+            let line = format!(
+                "settled: answered by all {} selected executors",
+                self.answered
+            );
             return self.settle(&line, exit::OK).map(Some);
         }
         if slashed {
