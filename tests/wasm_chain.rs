@@ -54,7 +54,11 @@ async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
     let mut jobs = Vec::new();
     for (i, (code, input, _, _)) in cases.iter().enumerate() {
         let tx = upload_code(&chain, STRANGER_KEY, code).await;
-        let deadline = if i == 8 { LOOP_DEADLINE_MS } else { DEADLINE_MS };
+        let deadline = if i == 8 {
+            LOOP_DEADLINE_MS
+        } else {
+            DEADLINE_MS
+        };
         jobs.push(create_job(&chain, STRANGER_KEY, &tx, input, deadline).await);
     }
     let all = wait_for_outputs(&chain, &jobs, 1, &[&node]).await;

@@ -6,7 +6,7 @@
 //! and to new heads (the window's end is judged by the latest block's time), then backfills
 //! with `eth_getLogs` so nothing mined before the subscription is missed. Logs are deduplicated
 //! by (transaction, log index), so a backfill after a reconnect prints nothing twice. A dropped
-//! websocket is said on stderr and reconnected after a growing pause; after [`RECONNECTS`]
+//! websocket is said on stderr and reconnected after a growing pause; after `RECONNECTS` (5)
 //! failed attempts in a row the watch fails (exit 1), naming the endpoint and the last reason.
 //!
 //! Receives [`WatchArgs`]; sends JSON-RPC reads only. Answers go to stdout, progress and

@@ -59,7 +59,8 @@ pub fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching {
             };
         }
     }
-    panic!("the watch ended before it waited: {stderr}");
+    let status = child.wait().unwrap();
+    panic!("the watch ended ({status}) before it waited: {stderr}");
 }
 
 impl Watching {
