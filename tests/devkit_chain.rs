@@ -12,9 +12,11 @@ mod common;
 mod devkit_support;
 
 use std::process::Command;
+use std::time::Duration;
 
 use common::contracts::{client, code_calldata, contract, send, send_raw};
 use common::jobs::registered_node;
+use common::proxy::TcpRelay;
 use common::*;
 use devkit_support::{kit, stdout, watch_ws_in_background};
 use ethers::types::{Bytes, U256};
@@ -239,8 +241,8 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
 
     // A direct-run receipt, verified against its request; then with its body tampered.
     let request = serde_json::json!({ "tx_hash": code_tx, "input": INPUT }).to_string();
-    let response = node
-        .http
+    // A fresh connection: the node's client may hold one the node closed while idle.
+    let response = reqwest::Client::new()
         .post(node.url("/api/serverless"))
         .header("content-type", "application/json")
         .body(request.clone())
@@ -302,7 +304,18 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     });
     let enclave = k256::ecdsa::SigningKey::from_slice(&node.enclave_key).unwrap();
     let signature = sign_digest(&enclave, &digest).unwrap();
-    let live = watch_ws_in_background(&job, &ws, &deployment.jobs);
+    // Followed live through a relay that first closes the websocket, then freezes the new one
+    // (a half-dead socket: only an unanswered ping shows it): the watch reconnects both times.
+    let relay = TcpRelay::start(chain.anvil.port).await;
+    let mut live = watch_ws_in_background(&job, &relay.ws_url(), &deployment.jobs).await;
+    relay.drop_connections();
+    live.wait_for("; reconnecting (", 1).await;
+    wait_until(Duration::from_secs(10), "the watch to reconnect", || {
+        std::future::ready(relay.connections() >= 2)
+    })
+    .await;
+    relay.stall_connections();
+    live.wait_for("; reconnecting (", 2).await;
     let jobs = contract("Jobs", &deployment.jobs, client(&chain, STRANGER_KEY));
     let call = jobs
         .method::<_, ()>(
@@ -318,8 +331,12 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         )
         .unwrap();
     send(call).await.unwrap();
-    let (status, live_out, _) = live.finish();
-    assert_eq!(status, Some(0), "{live_out}");
+    let (status, live_out, live_err) = live.finish().await;
+    assert_eq!(status, Some(0), "{live_out} {live_err}");
+    assert!(
+        live_err.contains(&format!("the websocket {} dropped (", relay.ws_url())),
+        "{live_err}"
+    );
     assert!(
         live_out.contains("9000") && live_out.contains("settled: answered by all 1"),
         "the live subscription printed the answer: {live_out}"
@@ -335,9 +352,9 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
 
     // The websocket drops for good (the chain stops): a clear error and exit status 1.
     let unanswered = create(&code_tx);
-    let lost = watch_ws_in_background(&unanswered, &ws, &deployment.jobs);
+    let lost = watch_ws_in_background(&unanswered, &ws, &deployment.jobs).await;
     drop(chain);
-    let (status, _, stderr) = lost.finish();
+    let (status, _, stderr) = lost.finish().await;
     assert_eq!(status, Some(1), "{stderr}");
     assert!(
         stderr.contains("dropped") && stderr.contains("reconnecting (1 of 5)"),

@@ -6,7 +6,8 @@
 //! and to new heads (the window's end is judged by the latest block's time), then backfills
 //! with `eth_getLogs` so nothing mined before the subscription is missed. Logs are deduplicated
 //! by (transaction, log index), so a backfill after a reconnect prints nothing twice. A dropped
-//! websocket is said on stderr and reconnected after a growing pause; after `RECONNECTS` (5)
+//! websocket (its streams end, or it leaves a ping unanswered: a half-dead socket announces
+//! nothing) is said on stderr and reconnected after a growing pause; after `RECONNECTS` (5)
 //! failed attempts in a row the watch fails (exit 1), naming the endpoint and the last reason.
 //!
 //! Receives [`WatchArgs`]; sends JSON-RPC reads only. Answers go to stdout, progress and
@@ -17,7 +18,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use ethers::middleware::Middleware;
-use ethers::providers::{Provider, StreamExt as _, Ws};
+use ethers::providers::{Provider, ProviderError, StreamExt as _, Ws};
 use ethers::types::{Address, BlockNumber, Filter, Log, H256, U256};
 
 use super::args::WatchArgs;
@@ -35,6 +36,11 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the progress line is refreshed while the websocket is quiet.
 const TICK: Duration = Duration::from_millis(500);
+/// How often a quiet websocket is asked for the block number: a connection that died without
+/// a FIN or RST (a half-dead socket) only shows itself by not answering.
+const PING_EVERY: Duration = Duration::from_secs(2);
+/// How long a ping may take before the connection counts as dropped.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `job watch ID`.
 pub async fn watch(args: &WatchArgs) -> Result<u8, DevkitError> {
@@ -139,32 +145,32 @@ async fn session(provider: &Provider<Ws>, watcher: &mut Watcher) -> Result<Sessi
         }
     };
     let filter = watcher.filter();
-    let mut logs = match provider.subscribe_logs(&filter).await {
-        Ok(stream) => stream,
-        Err(error) => return Ok(dropped(false)(&error)),
+    // Subscribe first, then backfill: a log mined in between is in both, and printed once.
+    let setup = async {
+        let logs = provider.subscribe_logs(&filter).await?;
+        let heads = provider.subscribe_blocks().await?;
+        let past = provider.get_logs(&filter).await?;
+        let latest = provider.get_block(BlockNumber::Latest).await?;
+        Ok::<_, ProviderError>((logs, heads, past, latest.map(|block| block.timestamp)))
     };
-    let mut heads = match provider.subscribe_blocks().await {
-        Ok(stream) => stream,
-        Err(error) => return Ok(dropped(false)(&error)),
+    let (mut logs, mut heads, past, latest) =
+        match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(error)) => return Ok(dropped(false)(&error)),
+            Err(_) => {
+                let silent = format!("no answer to the subscription within {CONNECT_TIMEOUT:?}");
+                return Ok(dropped(false)(&silent));
+            }
+        };
+    let settled = match watcher.on_logs(&past)? {
+        Some(status) => Some(status),
+        None => watcher.on_head(latest)?,
     };
-    // After subscribing: a log mined in between is in both, and printed once.
-    match provider.get_logs(&filter).await {
-        Ok(past) => {
-            if let Some(status) = watcher.on_logs(&past)? {
-                return Ok(Session::Settled(status));
-            }
-        }
-        Err(error) => return Ok(dropped(true)(&error)),
-    }
-    match block_time(provider, BlockNumber::Latest).await {
-        Ok(latest) => {
-            if let Some(status) = watcher.on_head(latest)? {
-                return Ok(Session::Settled(status));
-            }
-        }
-        Err(error) => return Ok(dropped(true)(&error)),
+    if let Some(status) = settled {
+        return Ok(Session::Settled(status));
     }
     let mut ticks = tokio::time::interval(TICK);
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
         let settled = tokio::select! {
             log = logs.next() => match log {
@@ -178,6 +184,16 @@ async fn session(provider: &Provider<Ws>, watcher: &mut Watcher) -> Result<Sessi
             _ = ticks.tick() => {
                 watcher.waiting();
                 None
+            }
+            _ = pings.tick() => {
+                match tokio::time::timeout(PING_TIMEOUT, provider.get_block_number()).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(error)) => return Ok(dropped(true)(&error)),
+                    Err(_) => {
+                        let silent = format!("no answer to eth_blockNumber within {PING_TIMEOUT:?}");
+                        return Ok(dropped(true)(&silent));
+                    }
+                }
             }
         };
         if let Some(status) = settled {

@@ -3,7 +3,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::process::{Command, Output};
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_serverless-executor");
@@ -27,58 +30,85 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-/// A `job watch --ws` child, returned once it has subscribed and is waiting (its first progress
-/// line on stderr).
+/// A `job watch --ws` child. Its stderr is read by a thread, so the test's runtime stays free
+/// to run what the watch talks through (a `TcpRelay`).
 pub struct Watching {
-    child: std::process::Child,
-    stderr: String,
-    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
-pub fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching {
-    use std::io::BufRead as _;
+/// Starts the watch and returns once it has subscribed and waits (its first progress line).
+pub async fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching {
     // `timeout`: a watch that never ends fails the test (status 124) instead of hanging it.
     let mut child = Command::new("timeout")
         .args(["60", BIN, "job", "watch", job, "--ws", ws, "--jobs", jobs])
         .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        stderr.push_str(&line);
-        stderr.push('\n');
-        if line.contains("waiting for answers: 0 of 1") {
-            return Watching {
-                child,
-                stderr,
-                lines,
-            };
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let pipe = child.stderr.take().unwrap();
+    let shared = Arc::clone(&stderr);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let mut text = shared.lock().unwrap();
+            text.push_str(&line.unwrap());
+            text.push('\n');
         }
-    }
-    let status = child.wait().unwrap();
-    panic!("the watch ended ({status}) before it waited: {stderr}");
+    });
+    let mut watching = Watching {
+        child,
+        stderr,
+        reader: Some(reader),
+    };
+    watching.wait_for("waiting for answers: 0 of 1", 1).await;
+    watching
 }
 
 impl Watching {
+    /// What the watch wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until `needle` has appeared `times` times on stderr; fails if the watch ends first.
+    pub async fn wait_for(&mut self, needle: &str, times: usize) {
+        while self.stderr().matches(needle).count() < times {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the watch ended ({status}) before {needle:?}: {}",
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits for the exit; its status, stdout and stderr.
-    pub fn finish(mut self) -> (Option<i32>, String, String) {
-        use std::io::Read as _;
-        for line in self.lines.by_ref() {
-            self.stderr.push_str(&line.unwrap());
-            self.stderr.push('\n');
+    pub async fn finish(mut self) -> (Option<i32>, String, String) {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
         }
         let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = self.child.wait().unwrap().code();
-        (status, out, self.stderr)
+        if let Some(mut stdout) = self.child.stdout.take() {
+            stdout.read_to_string(&mut out).unwrap();
+        }
+        (status.code(), out, self.stderr())
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        // Only a failed test leaves it running; an exited child is reaped already.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
