@@ -91,6 +91,26 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         key_file,
     ]);
     let code_tx = stdout(&upload).trim().to_owned();
+    // A key file that is not a key (one hex digit short): refused, and not shown.
+    let bad_key = dir.path().join("bad.key");
+    std::fs::write(&bad_key, &STRANGER_KEY[1..]).unwrap();
+    let refused = kit(&[
+        "code",
+        "upload",
+        example,
+        "--rpc",
+        &rpc,
+        "--code-contract",
+        &deployment.code_contract,
+        "--key-file",
+        bad_key.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("key file") && !said.contains(&STRANGER_KEY[1..33]),
+        "{said}"
+    );
     assert!(
         code_tx.starts_with("0x") && code_tx.len() == 66,
         "{code_tx}"

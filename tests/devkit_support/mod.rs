@@ -11,13 +11,25 @@ use std::time::Duration;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_serverless-executor");
 
-/// Runs the kit with `args`, logs off.
+/// Runs the kit with `args`, logs off; no test key ever shows in what it prints.
 pub fn kit(args: &[&str]) -> Output {
-    Command::new(BIN)
+    let output = Command::new(BIN)
         .args(args)
         .env_remove("RUST_LOG")
         .output()
-        .unwrap()
+        .unwrap();
+    assert_never_echoes_a_key(&output.stdout);
+    assert_never_echoes_a_key(&output.stderr);
+    output
+}
+
+/// Fails if `text` holds any test key, in whole or its first half.
+pub fn assert_never_echoes_a_key(text: &[u8]) {
+    use crate::common::{DEPLOYER_KEY, GAS_KEY, OWNER_KEY, STRANGER_KEY};
+    let text = String::from_utf8_lossy(text).to_lowercase();
+    for key in [DEPLOYER_KEY, OWNER_KEY, GAS_KEY, STRANGER_KEY] {
+        assert!(!text.contains(&key[..32]), "a key was echoed: {text}");
+    }
 }
 
 /// Its stdout, once it succeeded.
@@ -101,7 +113,10 @@ impl Watching {
         if let Some(mut stdout) = self.child.stdout.take() {
             stdout.read_to_string(&mut out).unwrap();
         }
-        (status.code(), out, self.stderr())
+        let stderr = self.stderr();
+        assert_never_echoes_a_key(out.as_bytes());
+        assert_never_echoes_a_key(stderr.as_bytes());
+        (status.code(), out, stderr)
     }
 }
 
