@@ -165,3 +165,29 @@ fn a_module_over_the_code_cap_is_outcome_2_and_never_uploaded() {
     assert!(stderr.contains("nodes accept at most"), "{stderr}");
     assert!(upload.stdout.is_empty(), "no transaction hash");
 }
+
+/// `run` tells code forms apart as the node does: a WASI command (hand-written with `wat`)
+/// prints what it writes to stdout, and a trap is outcome 7.
+#[test]
+fn a_wasi_module_runs_as_on_the_node() {
+    let hello = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "hi")
+        (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 2))
+            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    let trap = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wat::parse_str(text).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let hello = run(&[&write("hello.wasm", hello), "--json"]);
+    assert_eq!(hello.status.code(), Some(0), "{hello:?}");
+    assert_eq!(json_of(&hello)["output"], "hi");
+    let trapped = run(&[&write("trap.wasm", trap), "--json"]);
+    assert_eq!(trapped.status.code(), Some(17), "{trapped:?}");
+}
