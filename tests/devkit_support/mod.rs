@@ -5,7 +5,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// The binary under test.
@@ -46,7 +46,9 @@ pub fn stdout(output: &Output) -> String {
 /// to run what the watch talks through (a `TcpRelay`).
 pub struct Watching {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    /// Lines from the reader thread, gathered into `stderr`.
+    lines: mpsc::Receiver<String>,
+    stderr: String,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -60,19 +62,18 @@ pub async fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
     let pipe = child.stderr.take().unwrap();
-    let shared = Arc::clone(&stderr);
+    let (send, lines) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
-            let mut text = shared.lock().unwrap();
-            text.push_str(&line.unwrap());
-            text.push('\n');
+            // The receiver outlives the child's stderr unless the test already failed.
+            let _ = send.send(line.unwrap());
         }
     });
     let mut watching = Watching {
         child,
-        stderr,
+        lines,
+        stderr: String::new(),
         reader: Some(reader),
     };
     watching.wait_for("waiting for answers: 0 of 1", 1).await;
@@ -81,8 +82,12 @@ pub async fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching
 
 impl Watching {
     /// What the watch wrote on stderr so far.
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    pub fn stderr(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.stderr.push_str(&line);
+            self.stderr.push('\n');
+        }
+        self.stderr.clone()
     }
 
     /// Waits until `needle` has appeared `times` times on stderr; fails if the watch ends first.
