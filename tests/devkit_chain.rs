@@ -11,50 +11,19 @@
 mod common;
 mod devkit_support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::contracts::{client, code_calldata, contract, send, send_raw};
 use common::jobs::registered_node;
 use common::proxy::TcpRelay;
 use common::*;
-use devkit_support::{kit, stdout, watch_ws_in_background};
+use devkit_support::{direct_run, fund_user, kit, second_registry, stdout, watch_ws_in_background};
 use ethers::types::{Bytes, U256};
 use serverless_executor::chain::ecdsa::sign_digest;
 use serverless_executor::chain::eip712::{submit_output_digest, SubmitOutputMessage};
 
 const INPUT: &str = r#"{"numbers":[3,1,4]}"#;
 const OUTPUT: &str = r#"{"count":3,"sum":8,"max":4}"#;
-
-/// Mints fee tokens to the user (the test token mints to anyone; a real user buys them).
-async fn fund_user(chain: &TestChain, key_hex: &str) {
-    let client = client(chain, key_hex);
-    let usdc = contract("TestToken", &chain.deployment.usdc, client.clone());
-    let amount = U256::exp10(12);
-    send(
-        usdc.method::<_, ()>("mint", (client.address(), amount))
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-}
-
-/// Deploys a second, unrelated set of contracts on the same chain; returns its `Executors`.
-fn second_registry(chain: &TestChain) -> String {
-    let output = Command::new(repo().join("scripts/deploy-contracts.sh"))
-        .args([
-            "--rpc-url",
-            &chain.anvil.http_url(),
-            "--private-key",
-            &format!("0x{DEPLOYER_KEY}"),
-        ])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let deployment: Deployment = serde_json::from_slice(&output.stdout).unwrap();
-    deployment.executors
-}
 
 #[actix::test]
 async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
@@ -260,24 +229,9 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     );
 
     // A direct-run receipt, verified against its request; then with its body tampered.
-    let request = serde_json::json!({ "tx_hash": code_tx, "input": INPUT }).to_string();
-    // A fresh connection: the node's client may hold one the node closed while idle.
-    let response = reqwest::Client::new()
-        .post(node.url("/api/serverless"))
-        .header("content-type", "application/json")
-        .body(request.clone())
-        .send()
-        .await
-        .unwrap();
-    let mut head = String::from("HTTP/1.1 200 OK\r\n");
-    for (name, value) in response.headers() {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str("\r\n");
-    let body = response.bytes().await.unwrap();
-    let request_file = dir.path().join("request.json");
-    std::fs::write(&request_file, &request).unwrap();
-    let verify_direct = |body: &[u8]| {
+    let verify_direct = |(request, head, body): (&str, &str, &[u8])| {
+        let request_file = dir.path().join("request.json");
+        std::fs::write(&request_file, request).unwrap();
         let response_file = dir.path().join("response.txt");
         std::fs::write(&response_file, [head.as_bytes(), body].concat()).unwrap();
         kit(&[
@@ -297,14 +251,26 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
             workerd,
         ])
     };
-    let receipt = stdout(&verify_direct(&body));
+    let (request, head, body) = direct_run(&node, &code_tx, INPUT).await;
+    let receipt = stdout(&verify_direct((&request, &head, &body)));
     assert!(receipt.contains("verdict: match"), "{receipt}");
-    let forged = verify_direct(br#"{"count":3,"sum":1,"max":4}"#);
+    let forged = verify_direct((&request, &head, br#"{"count":3,"sum":1,"max":4}"#));
     assert_eq!(forged.status.code(), Some(4), "{forged:?}");
     let report = String::from_utf8_lossy(&forged.stdout);
     assert!(
         report.contains("verdict: output differs, signer not registered"),
         "a tampered body no longer recovers to the enclave: {report}"
+    );
+    // The stray code transaction directly: the node's outcome 1, agreed, and the check fails.
+    let (request, head, body) = direct_run(&node, &stray, INPUT).await;
+    let stray_direct = verify_direct((&request, &head, &body));
+    assert_eq!(stray_direct.status.code(), Some(4), "{stray_direct:?}");
+    let report = String::from_utf8_lossy(&stray_direct.stdout);
+    assert!(
+        report.contains("receipt error_code 1")
+            && report.contains("output and code: equal to the re-run")
+            && report.contains("verdict: code transaction invalid (code transaction was not sent to the code contract)"),
+        "{report}"
     );
 
     // A registered but dishonest executor: its enclave key signs a tampered output.

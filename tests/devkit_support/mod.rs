@@ -1,5 +1,6 @@
-//! The developer kit's binary as the tests drive it: one-shot runs and a `job watch --ws` in
-//! the background.
+//! The developer kit's binary as the tests drive it: one-shot runs, a `job watch --ws` in the
+//! background, and the chain and node set-up its tests share (a funded user, a second
+//! registry, a direct run saved as `curl -i` would).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -7,6 +8,10 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use crate::common::contracts::{client, contract, send};
+use crate::common::{repo, Deployment, TestChain, TestNode, DEPLOYER_KEY};
+use ethers::types::U256;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_serverless-executor");
@@ -131,4 +136,55 @@ impl Drop for Watching {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Mints fee tokens to the user (the test token mints to anyone; a real user buys them).
+pub async fn fund_user(chain: &TestChain, key_hex: &str) {
+    let client = client(chain, key_hex);
+    let usdc = contract("TestToken", &chain.deployment.usdc, client.clone());
+    let amount = U256::exp10(12);
+    send(
+        usdc.method::<_, ()>("mint", (client.address(), amount))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Deploys a second, unrelated set of contracts on the same chain; returns its `Executors`.
+pub fn second_registry(chain: &TestChain) -> String {
+    let output = Command::new(repo().join("scripts/deploy-contracts.sh"))
+        .args([
+            "--rpc-url",
+            &chain.anvil.http_url(),
+            "--private-key",
+            &format!("0x{DEPLOYER_KEY}"),
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let deployment: Deployment = serde_json::from_slice(&output.stdout).unwrap();
+    deployment.executors
+}
+
+/// A direct run of `code_tx` with `input`: the request body, the response head as `curl -i`
+/// prints it, and the body.
+pub async fn direct_run(node: &TestNode, code_tx: &str, input: &str) -> (String, String, Vec<u8>) {
+    let request = serde_json::json!({ "tx_hash": code_tx, "input": input }).to_string();
+    // A fresh connection: the node's client may hold one the node closed while idle.
+    let response = reqwest::Client::new()
+        .post(node.url("/api/serverless"))
+        .header("content-type", "application/json")
+        .body(request.clone())
+        .send()
+        .await
+        .unwrap();
+    let mut head = format!("HTTP/1.1 {}\r\n", response.status());
+    for (name, value) in response.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    let body = response.bytes().await.unwrap().to_vec();
+    (request, head, body)
 }
