@@ -17,7 +17,10 @@ use common::contracts::{client, code_calldata, contract, send, send_raw};
 use common::jobs::registered_node;
 use common::proxy::TcpRelay;
 use common::*;
-use devkit_support::{direct_run, fund_user, kit, second_registry, stdout, watch_ws_in_background};
+use devkit_support::{
+    anvil_call, direct_run, fund_user, kit, second_registry, spawn_kit, stdout,
+    watch_ws_in_background,
+};
 use ethers::types::{Bytes, U256};
 use serverless_executor::chain::ecdsa::sign_digest;
 use serverless_executor::chain::eip712::{submit_output_digest, SubmitOutputMessage};
@@ -335,6 +338,31 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         report.contains("equal to the event's executor") && report.contains("owner "),
         "signer and registration pass: {report}"
     );
+
+    // A receipt that is slow to come (automine off until the upload waits): a plain progress
+    // line on stderr, which is not a terminal here.
+    anvil_call(&rpc, "evm_setAutomine", serde_json::json!([false])).await;
+    let mut slow = spawn_kit(&[
+        "code",
+        "upload",
+        example,
+        "--rpc",
+        &rpc,
+        "--code-contract",
+        &deployment.code_contract,
+        "--key-file",
+        key_file,
+    ]);
+    slow.wait_for("waiting for the saveCodeInCallData receipt of 0x", 1)
+        .await;
+    anvil_call(&rpc, "evm_mine", serde_json::json!([])).await;
+    let (status, uploaded, said) = slow.finish().await;
+    assert_eq!(status, Some(0), "{said}");
+    assert!(
+        uploaded.starts_with("0x") && said.contains("code uploaded"),
+        "{said}"
+    );
+    anvil_call(&rpc, "evm_setAutomine", serde_json::json!([true])).await;
 
     // The websocket drops for good (the chain stops): a clear error and exit status 1.
     let unanswered = create(&code_tx);

@@ -164,7 +164,8 @@ pub async fn send(
         .send_transaction(request, None)
         .await
         .map_err(|error| rpc(what)(&error))?;
-    let status = format!("waiting for the {what} receipt of {:?}", pending.tx_hash());
+    // `Display` shortens the hash (0x1234…cdef): the spinner stays on one line.
+    let status = format!("waiting for the {what} receipt of {}", pending.tx_hash());
     let receipt = super::progress::during(&status, pending.interval(POLL))
         .await
         .map_err(|error| rpc(what)(&error))?

@@ -47,9 +47,10 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-/// A `job watch --ws` child. Its stderr is read by a thread, so the test's runtime stays free
-/// to run what the watch talks through (a `TcpRelay`).
-pub struct Watching {
+/// A kit subcommand running in the background (a `job watch --ws`, an upload waiting for its
+/// receipt). Its stderr is read by a thread, so the test's runtime stays free to run what the
+/// child talks through (a `TcpRelay`).
+pub struct Background {
     child: Child,
     /// Lines from the reader thread, gathered into `stderr`.
     lines: mpsc::Receiver<String>,
@@ -57,11 +58,13 @@ pub struct Watching {
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts the watch and returns once it has subscribed and waits (its first progress line).
-pub async fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching {
-    // `timeout`: a watch that never ends fails the test (status 124) instead of hanging it.
+/// Starts the kit with `args` in the background.
+pub fn spawn_kit(args: &[&str]) -> Background {
+    // `timeout`: a child that never ends fails the test (status 124) instead of hanging it.
     let mut child = Command::new("timeout")
-        .args(["60", BIN, "job", "watch", job, "--ws", ws, "--jobs", jobs])
+        .arg("60")
+        .arg(BIN)
+        .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -75,18 +78,24 @@ pub async fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Watching
             let _ = send.send(line.unwrap());
         }
     });
-    let mut watching = Watching {
+    Background {
         child,
         lines,
         stderr: String::new(),
         reader: Some(reader),
-    };
+    }
+}
+
+/// Starts `job watch --ws` and returns once it has subscribed and waits (its first progress
+/// line).
+pub async fn watch_ws_in_background(job: &str, ws: &str, jobs: &str) -> Background {
+    let mut watching = spawn_kit(&["job", "watch", job, "--ws", ws, "--jobs", jobs]);
     watching.wait_for("waiting for answers: 0 of 1", 1).await;
     watching
 }
 
-impl Watching {
-    /// What the watch wrote on stderr so far.
+impl Background {
+    /// What the child wrote on stderr so far.
     pub fn stderr(&mut self) -> String {
         while let Ok(line) = self.lines.try_recv() {
             self.stderr.push_str(&line);
@@ -130,7 +139,7 @@ impl Watching {
     }
 }
 
-impl Drop for Watching {
+impl Drop for Background {
     fn drop(&mut self) {
         // Only a failed test leaves it running; an exited child is reaped already.
         let _ = self.child.kill();
@@ -187,4 +196,20 @@ pub async fn direct_run(node: &TestNode, code_tx: &str, input: &str) -> (String,
     head.push_str("\r\n");
     let body = response.bytes().await.unwrap().to_vec();
     (request, head, body)
+}
+
+/// A JSON-RPC call to anvil that must succeed (test control: `evm_mine`, `evm_setAutomine`).
+pub async fn anvil_call(rpc: &str, method: &str, params: serde_json::Value) {
+    let request =
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(rpc)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(reply.get("error").is_none(), "{method}: {reply}");
 }
