@@ -3,7 +3,8 @@
 //! AssemblyScript bundle, a hand-written bundle, and modules and bundles that do not load (an
 //! unknown import, no `_start`, the magic only, a truncated archive) are answered on `Jobs`
 //! with the outcome and output the direct route gives (tests/wasm.rs), signed by the node's
-//! enclave key.
+//! enclave key. In `cold`, the C prime-factor program is uploaded by `examples/wasm/build.sh
+//! --upload`, as the README shows.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ mod wasm_tools;
 use common::contracts::{create_job, upload_code};
 use common::jobs::{outputs_of, registered_node_with, wait_for_outputs};
 use common::*;
-use wasm_tools::{add_bundle, assemblyscript_bundle, c_program, wat};
+use wasm_tools::{add_bundle, assemblyscript_bundle, build_and_upload, c_program, wat};
 
 /// Code, input, outcome, output.
 type Case = (Vec<u8>, &'static [u8], u8, &'static [u8]);
@@ -52,8 +53,22 @@ async fn wasm_chain_jobs_are_answered_with_their_outcome(mode: &'static str) {
         (truncated, b"", 3, b""),
     ];
     let mut jobs = Vec::new();
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), STRANGER_KEY).unwrap();
     for (i, (code, input, _, _)) in cases.iter().enumerate() {
-        let tx = upload_code(&chain, STRANGER_KEY, code).await;
+        let tx = if i == 1 && mode == "cold" {
+            // Once, the README's way: `examples/wasm/build.sh --upload`, through the kit.
+            let deployment = &chain.deployment;
+            let rpc = chain.anvil.http_url();
+            build_and_upload(
+                "prime_factors.wasm",
+                &rpc,
+                &deployment.code_contract,
+                key_file.path(),
+            )
+        } else {
+            upload_code(&chain, STRANGER_KEY, code).await
+        };
         let deadline = if i == 8 {
             LOOP_DEADLINE_MS
         } else {

@@ -17,7 +17,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-OUT="$HERE/build"
+OUT="${OUT:-$HERE/build}"   # the tests build into their own directory
 mkdir -p "$OUT"
 
 for source in "$HERE"/c/*.c; do
