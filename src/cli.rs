@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Runs untrusted JavaScript jobs for smart contracts in workerd sandboxes and signs every
-/// result with the enclave key.
+/// Runs untrusted JavaScript and WebAssembly jobs for smart contracts in workerd sandboxes and
+/// signs every result with the enclave key.
 #[derive(Debug, Parser)]
 #[command(name = "serverless-executor", version, about)]
 pub struct Cli {

@@ -132,13 +132,14 @@ pub struct CreateArgs {
     pub key_file: PathBuf,
 }
 
-/// `job watch ID`.
+/// `job watch ID`: exactly one of `--rpc` and `--ws`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("endpoint").required(true).args(["rpc", "ws"])))]
 pub struct WatchArgs {
     /// The job id (decimal or 0x hex).
     pub id: String,
     /// JSON-RPC over HTTP: the job's logs are polled.
-    #[arg(long, required_unless_present = "ws", conflicts_with = "ws")]
+    #[arg(long)]
     pub rpc: Option<String>,
     /// JSON-RPC over a websocket (`ws://…`; anvil and geth serve it on their HTTP port): the
     /// job's logs are subscribed to, and a dropped connection is reconnected (and the logs
