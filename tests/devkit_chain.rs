@@ -1,5 +1,6 @@
-//! The README quickstart against a real chain and node: `run` locally → `code upload` →
-//! `job create` → `job watch` → `verify` (match); then `verify` catching a registered but
+//! The README quickstart against a real chain and node — its bash block run as written, then
+//! the same steps checked one by one: `run` locally → `code upload` → `job create` → `job
+//! watch` → `verify` (match); then `verify` catching a registered but
 //! dishonest executor's tampered output (output differs), a signer that the trusted
 //! `Executors` registry does not know (signer not registered) and a code transaction a node
 //! refuses (code transaction invalid); code that reads randomness differs on re-run and is
@@ -18,8 +19,8 @@ use common::jobs::registered_node;
 use common::proxy::TcpRelay;
 use common::*;
 use devkit_support::{
-    anvil_call, direct_run, fund_user, kit, second_registry, spawn_kit, stdout,
-    watch_ws_in_background,
+    anvil_call, direct_run, fund_user, kit, run_readme_quickstart, second_registry, spawn_kit,
+    stdout, watch_ws_in_background,
 };
 use ethers::types::{Bytes, U256};
 use serverless_executor::chain::ecdsa::sign_digest;
@@ -38,9 +39,18 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     let key_file = dir.path().join("user.key");
     std::fs::write(&key_file, format!("0x{STRANGER_KEY}\n")).unwrap();
     let key_file = key_file.to_str().unwrap();
-    fund_user(&chain, STRANGER_KEY).await;
     let rpc = chain.anvil.http_url();
     let deployment = &chain.deployment;
+
+    // 0. The README's quickstart block itself, by bash, against this chain and node.
+    let quickstart = run_readme_quickstart(&chain, key_file, dir.path());
+    let said = stdout(&quickstart);
+    assert!(
+        said.contains(OUTPUT) && said.contains("settled: answered by all 1"),
+        "{said}"
+    );
+    assert!(said.contains("verdict: match"), "{said}");
+    fund_user(&chain, STRANGER_KEY).await;
     let example = repo().join("examples/json.js");
     let example = example.to_str().unwrap();
     let workerd = tool("workerd");

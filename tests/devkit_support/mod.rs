@@ -213,3 +213,53 @@ pub async fn anvil_call(rpc: &str, method: &str, params: serde_json::Value) {
         .unwrap();
     assert!(reply.get("error").is_none(), "{method}: {reply}");
 }
+
+/// Runs the README's quickstart block with bash against `chain` (its node running), the user's
+/// key in `key_file`, the env file `demo.sh` would write in `dir`.
+pub fn run_readme_quickstart(chain: &TestChain, key_file: &str, dir: &std::path::Path) -> Output {
+    let env_file = dir.join("kit.env");
+    let d = &chain.deployment;
+    let env = format!(
+        "export ETH_RPC_URL={} ETH_WS_URL={} JOBS={} EXECUTORS={} CODE_CONTRACT={} USDC={}\nexport USER_KEY_FILE={key_file}\n",
+        chain.anvil.http_url(),
+        chain.anvil.ws_url(),
+        d.jobs,
+        d.executors,
+        d.code_contract,
+        d.usdc
+    );
+    std::fs::write(&env_file, env).unwrap();
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &readme_quickstart(&env_file)])
+        .current_dir(repo())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_never_echoes_a_key(&output.stdout);
+    assert_never_echoes_a_key(&output.stderr);
+    output
+}
+
+/// The README's quickstart block, made to run against a test chain: `source .demo/kit.env`
+/// reads `env_file` instead and `SE` is the binary under test; nothing else is changed.
+fn readme_quickstart(env_file: &std::path::Path) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let from = readme
+        .find("**Quickstart**")
+        .expect("README has a quickstart");
+    let block = &readme[from..];
+    let start = block.find("```bash\n").expect("a bash block") + "```bash\n".len();
+    let end = start + block[start..].find("```").expect("the block ends");
+    let script = &block[start..end];
+    let (source, binary) = (
+        "source .demo/kit.env",
+        "SE=target/debug/serverless-executor",
+    );
+    assert!(
+        script.contains(source) && script.contains(binary),
+        "{script}"
+    );
+    script
+        .replace(source, &format!("source {}", env_file.display()))
+        .replace(binary, &format!("SE={BIN}"))
+}
