@@ -118,3 +118,27 @@ pub fn add_bundle() -> Vec<u8> {
         ("config.json", br#"{"prefix": "sum="}"#),
     ])
 }
+
+/// A bundle holding `index.js` and `content` under `name`, even a name `tar` would not store:
+/// the header is rewritten (and its checksum recomputed) after `tar` made it.
+pub fn bundle_with_name(name: &str, content: &[u8]) -> Vec<u8> {
+    let placeholder = "x".repeat(name.len());
+    let mut archive = tar_bundle(&[("index.js", ADD_ENTRY.as_bytes()), (&placeholder, content)]);
+    let at = archive
+        .chunks(512)
+        .position(|block| block.starts_with(placeholder.as_bytes()))
+        .unwrap()
+        * 512;
+    archive[at..at + name.len()].copy_from_slice(name.as_bytes());
+    archive[at + 148..at + 156].fill(b' ');
+    let sum: u32 = archive[at..at + 512].iter().map(|&b| u32::from(b)).sum();
+    archive[at + 148..at + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    archive
+}
+
+/// A bundle holding `index.js` twice: its header and content repeated, then the end blocks.
+pub fn duplicate_bundle() -> Vec<u8> {
+    let first = tar_bundle(&[("index.js", ADD_ENTRY.as_bytes())]);
+    let member = &first[..first.len() - 1024];
+    [member, member, &first[first.len() - 1024..]].concat()
+}
