@@ -82,7 +82,8 @@ impl LocalSandbox {
         input: Vec<u8>,
         budget: Duration,
     ) -> Result<LocalOutcome, DevkitError> {
-        let (runner, cleanup) = start_sandbox(&self.settings.execution, 1).await?;
+        let (runner, cleanup) =
+            start_sandbox(&self.settings.execution, 1, &Default::default()).await?;
         let job = ProcessJob {
             name: "local-run".into(),
             code: Arc::from(code),
