@@ -179,6 +179,7 @@ mod tests {
             idle: 2,
             busy: 1,
             starting: 1,
+            idle_target: 2,
         });
         metrics.pools().retired(Retired::JobQuota);
         metrics.pools().cgroups_in_use(3);
@@ -188,6 +189,7 @@ mod tests {
         for line in [
             "executor_workerd_processes_idle 2",
             "executor_workerd_processes_busy 1",
+            "executor_workerd_processes_idle_target 2",
             "executor_workerd_processes_starting 1",
             "executor_workerd_ports_in_use 4",
             r#"executor_workerd_processes_retired_total{reason="job_quota"} 1"#,

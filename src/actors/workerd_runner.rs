@@ -161,6 +161,7 @@ impl WorkerdRunner {
             idle: self.idle.len(),
             busy: self.busy,
             starting: self.starting,
+            idle_target: self.pool.idle_target,
         });
     }
 

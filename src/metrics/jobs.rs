@@ -127,7 +127,36 @@ impl JobMetrics {
             "Runs repeated once on positive evidence of the node's own fault",
             metrics.retries.clone(),
         );
+        metrics.start_at_zero();
         metrics
+    }
+
+    /// Creates every bounded series at 0, so that each is exported from the first scrape and
+    /// `increase()` sees a first failure (a series born at 1 shows no increase).
+    fn start_at_zero(&self) {
+        for &source in Source::ALL {
+            let _ = self.accepted.get_or_create(&SourceLabels { source });
+            for outcome in 0..=7 {
+                let _ = self.ended.get_or_create(&EndLabels { source, outcome });
+            }
+            for &cause in Unsigned::ALL {
+                let _ = self
+                    .unsigned
+                    .get_or_create(&UnsignedLabels { source, cause });
+            }
+        }
+        for &reason in Refusal::ALL {
+            let source = reason.source();
+            let _ = self
+                .refused
+                .get_or_create(&RefusedLabels { source, reason });
+        }
+        for &cause in Fault::ALL {
+            let _ = self.faults.get_or_create(&FaultLabels { cause });
+        }
+        for &phase in Phase::ALL {
+            let _ = self.phases.get_or_create(&PhaseLabels { phase });
+        }
     }
 }
 

@@ -138,3 +138,13 @@ label_values! {
         Shutdown => "shutdown",
     }
 }
+
+impl Refusal {
+    /// The one source each refusal can happen to.
+    pub const fn source(self) -> Source {
+        match self {
+            Self::Busy | Self::Disabled | Self::BodyTooLarge => Source::Direct,
+            Self::NotRegistered | Self::TooLate | Self::BookFull => Source::Chain,
+        }
+    }
+}

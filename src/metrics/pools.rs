@@ -28,12 +28,15 @@ pub struct ProcessCounts {
     pub busy: usize,
     /// Being started ahead of need.
     pub starting: usize,
+    /// Idle processes the pool aims to keep (0 in `cold`, and once shut down).
+    pub idle_target: usize,
 }
 
 /// The pool gauges and counters.
 #[derive(Debug)]
 pub struct PoolMetrics {
     idle: Gauge,
+    idle_target: Gauge,
     busy: Gauge,
     starting: Gauge,
     ports: Gauge,
@@ -47,6 +50,7 @@ impl PoolMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             idle: Gauge::default(),
+            idle_target: Gauge::default(),
             busy: Gauge::default(),
             starting: Gauge::default(),
             ports: Gauge::default(),
@@ -59,6 +63,11 @@ impl PoolMetrics {
                 "executor_workerd_processes_idle",
                 "Warm workerd processes waiting for a job",
                 &metrics.idle,
+            ),
+            (
+                "executor_workerd_processes_idle_target",
+                "Idle warm processes the pool aims to keep (0 in cold mode)",
+                &metrics.idle_target,
             ),
             (
                 "executor_workerd_processes_busy",
@@ -94,6 +103,10 @@ impl PoolMetrics {
             "Job runs ended by the kernel's OOM killer in their cgroup",
             metrics.oom_kills.clone(),
         );
+        // Every reason exported from the first scrape, at 0 (see `jobs::start_at_zero`).
+        for &reason in Retired::ALL {
+            let _ = metrics.retired.get_or_create(&RetiredLabels { reason });
+        }
         metrics
     }
 
@@ -101,6 +114,7 @@ impl PoolMetrics {
     pub fn processes(&self, counts: ProcessCounts) {
         let as_gauge = |count: usize| i64::try_from(count).unwrap_or(i64::MAX);
         self.idle.set(as_gauge(counts.idle));
+        self.idle_target.set(as_gauge(counts.idle_target));
         self.busy.set(as_gauge(counts.busy));
         self.starting.set(as_gauge(counts.starting));
         self.ports
@@ -109,7 +123,7 @@ impl PoolMetrics {
 
     /// Counts an ended process.
     pub fn retired(&self, reason: Retired) {
-        self.retired.get_or_create(&RetiredLabels { reason }).inc();
+        let _ = self.retired.get_or_create(&RetiredLabels { reason }).inc();
     }
 
     /// Publishes the number of live job cgroups.
