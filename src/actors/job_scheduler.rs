@@ -158,7 +158,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
     type Result = ();
 
     fn handle(&mut self, msg: ChainJobCreated, ctx: &mut Context<Self>) {
-        let ChainJobCreated { job, block } = msg;
+        let ChainJobCreated { job, block, seen } = msg;
         let job_id = job.job_id;
         let JobDeadline::Millis(deadline_ms) = job.deadline else {
             return warn!(%job_id, "Deadline beyond 2^64 ms; job not run or watched.");
@@ -229,6 +229,8 @@ impl Handler<ChainJobCreated> for JobScheduler {
         };
         self.chain_running += 1;
         self.links.metrics.accepted(Source::Chain);
+        let admission = accepted.duration_since(seen);
+        self.links.metrics.phase(Phase::AdmissionWait, admission);
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.chain_slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
