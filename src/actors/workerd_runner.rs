@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 use crate::config::ExecutionMode;
 use crate::messages::jobs::{Acquired, RunInProcess, RunReport};
 use crate::messages::pool::{ReserveCgroup, ReservePort};
-use crate::metrics::pools::ProcessCounts;
+use crate::metrics::pools::{retire_reason, ProcessCounts};
 use crate::metrics::{Metrics, Retired};
 use crate::workerd::classify::classify;
 use crate::workerd::process::{JobProcess, ProcessRun};
@@ -211,13 +211,8 @@ impl WorkerdRunner {
         if keep {
             self.idle.push_back(process);
         } else {
-            let reason = if process.jobs_served() >= self.pool.jobs_per_process {
-                Retired::JobQuota
-            } else if !reusable {
-                Retired::NotReusable
-            } else {
-                Retired::PoolFull
-            };
+            let served = process.jobs_served();
+            let reason = retire_reason(served, self.pool.jobs_per_process, reusable);
             self.pool.metrics.pools().retired(reason);
             let name = process.name().to_owned();
             ctx.spawn(

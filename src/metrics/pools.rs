@@ -136,3 +136,28 @@ impl PoolMetrics {
         self.oom_kills.inc();
     }
 }
+
+/// Why a process that is not kept is ended: its quota first (one job in `cold` and
+/// `prewarmed`), then a job end that forbids reuse, else the pool already holds enough.
+pub fn retire_reason(jobs_served: u32, jobs_per_process: u32, reusable: bool) -> Retired {
+    if jobs_served >= jobs_per_process {
+        Retired::JobQuota
+    } else if !reusable {
+        Retired::NotReusable
+    } else {
+        Retired::PoolFull
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retirement_names_its_first_reason() {
+        assert_eq!(retire_reason(1, 1, false), Retired::JobQuota);
+        assert_eq!(retire_reason(100, 100, true), Retired::JobQuota);
+        assert_eq!(retire_reason(3, 100, false), Retired::NotReusable);
+        assert_eq!(retire_reason(3, 100, true), Retired::PoolFull);
+    }
+}
