@@ -185,3 +185,33 @@ impl Fault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::JobOutcome;
+    use crate::workerd::classify::Classified;
+    use crate::workerd::run::RunError;
+
+    #[test]
+    fn faults_are_named_by_what_failed() {
+        let not_serving = RunError::NotServing {
+            stderr: String::new(),
+        };
+        assert_eq!(Fault::from(&not_serving), Fault::NotServing);
+        assert_eq!(
+            Fault::from(&RunError::NoResource("cgroup")),
+            Fault::NoResource
+        );
+        let launcher = RunError::Launcher {
+            stderr: String::new(),
+        };
+        assert_eq!(Fault::from(&launcher), Fault::Launcher);
+        let crashed = Classified::Crashed("workerd killed by signal 9".into());
+        assert_eq!(Fault::of_classified(&crashed), Some(Fault::Crashed));
+        let loader = Classified::OurFault("loader answered without an end header");
+        assert_eq!(Fault::of_classified(&loader), Some(Fault::Loader));
+        let outcome = Classified::Outcome(JobOutcome::Timeout, Vec::new());
+        assert_eq!(Fault::of_classified(&outcome), None);
+    }
+}
