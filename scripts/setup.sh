@@ -17,6 +17,8 @@
 #    lld, wasi-libc and libclang-rt-14-dev-wasm32 (C to wasm32-wasi; apt is skipped when they
 #    are installed) and checks that clang links a WASI command; AssemblyScript (`asc`) comes
 #    with the npm packages of step 1.
+# 7. Installs Debian's prometheus (promtool for the alert rules' tests, a real Prometheus for
+#    tests/observability.rs); apt is skipped when it is installed; its service is not started.
 set -euo pipefail
 
 START_NS=$(date +%s%N)
@@ -195,6 +197,14 @@ clang --target=wasm32-wasi --sysroot=/usr -o "$WASM_CHECK/check.wasm" "$WASM_CHE
 rm -rf "$WASM_CHECK"
 CLANG_VERSION=$(clang --version | head -n 1)
 say "wasm32-wasi: $CLANG_VERSION with wasi-libc"
+
+# ---------------------------------------------------------------- 7. Prometheus
+# promtool runs the alert rules' unit tests, and tests/observability.rs scrapes a real node
+# with a real Prometheus. Debian's package; its service is never started by us (the tests start
+# their own instance on a free loopback port).
+ensure_apt --no-install-recommends prometheus || die "apt-get install prometheus failed"
+PROMETHEUS_VERSION=$(prometheus --version 2>&1 | head -n 1)
+say "prometheus: $PROMETHEUS_VERSION"
 
 # ---------------------------------------------------------------- summary
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))

@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
-use serverless_executor::config::Config;
+use serverless_executor::config::{Config, LogFormat};
 use serverless_executor::devkit::args::{CodeCommand, JobCommand};
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::sandbox::protect;
@@ -48,7 +48,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[actix_web::main]
 async fn actix_main(cli: Cli) -> ExitCode {
     match cli.command {
-        None | Some(Command::Keygen { .. } | Command::SandboxExec(_)) => telemetry::init(),
+        // The node sets up logging once its config (`log_format`) is read: `run`.
+        None | Some(Command::SandboxExec(_)) => {}
+        Some(Command::Keygen { .. }) => telemetry::init(LogFormat::Text),
         Some(_) => telemetry::init_for_tool(),
     }
     let result = match cli.command {
@@ -90,9 +92,16 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config_file);
+    // A config that does not load is reported in the default format.
+    telemetry::init(
+        config
+            .as_ref()
+            .map_or(LogFormat::Text, |config| config.observability.log_format),
+    );
     // Before the key is in memory: no core dump, no same-uid ptrace, OOM-killed after jobs.
     let oom_score = protect::harden_node().context("protecting the node process")?;
-    let config = Config::load(&cli.config_file)?;
+    let config = config?;
     let key = SecretKey::load(&config.enclave_signer_file)
         .with_context(|| "loading the enclave key (config key `enclave_signer_file`)")?;
     protect::warn_if_key_exposed(&config.enclave_signer_file);
@@ -106,8 +115,13 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         port = cli.port,
         "Node started."
     );
-    let routes = http::configure(handles.http.clone(), config.admin.body_limit_bytes);
-    HttpServer::new(move || App::new().configure(routes.clone()))
+    let metrics_address = config.observability.metrics_bind_address;
+    let routes = http::configure(
+        handles.http.clone(),
+        config.admin.body_limit_bytes,
+        metrics_address.is_none(),
+    );
+    let admin = HttpServer::new(move || App::new().configure(routes.clone()))
         .bind((config.http_bind_address, cli.port))
         .with_context(|| {
             format!(
@@ -115,9 +129,25 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 config.http_bind_address, cli.port
             )
         })?
-        .run()
-        .await
-        .context("HTTP server failed")?;
+        .run();
+    match metrics_address {
+        None => admin.await.context("HTTP server failed")?,
+        Some(address) => {
+            let routes = http::configure_metrics_only(handles.http.clone());
+            let metrics = HttpServer::new(move || App::new().configure(routes.clone()))
+                .workers(1)
+                .bind(address)
+                .with_context(|| {
+                    format!("binding the metrics listener to {address} (config key `metrics_bind_address`)")
+                })?
+                .run();
+            info!(%address, "Metrics served on their own listener.");
+            // Both stop on SIGINT/SIGTERM (each server handles the signals).
+            let (admin, metrics) = futures::join!(admin, metrics);
+            admin.context("HTTP server failed")?;
+            metrics.context("metrics listener failed")?;
+        }
+    }
     system::shut_down(&handles).await;
     handles.signer_arbiter.stop();
     info!("Node stopped.");

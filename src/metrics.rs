@@ -1,162 +1,117 @@
-//! The node's Prometheus metrics (`GET /metrics`, text format): how jobs ended and why some have
-//! no outcome at all.
+//! The node's Prometheus metrics (`GET /metrics`, text format): jobs (accepted, refused, ended,
+//! unsigned, faults, phase times), the sandbox's pools, readiness and the process itself.
 //!
-//! Owns the registry and the metric families; shared (behind an `Arc`) by the scheduler, which
-//! counts, and the HTTP layer, which encodes. Families are internally synchronised counters,
-//! not actor state: counting never waits on an actor. Labels are bounded enums, never a job id.
+//! Owns the registry and the metric families; shared (behind an `Arc`) by the scheduler, the
+//! runner, the cgroup pool and the routes, which count, and the HTTP layer, which encodes.
+//! Families are atomics, not actor state: counting never waits on an actor. Labels are bounded
+//! enums ([`labels`]), never a job id or a hash.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+mod jobs;
+pub mod labels;
+pub mod pools;
+mod process;
+
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-/// Where a job came from.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum Source {
-    /// `POST /api/serverless`.
-    Direct,
-    /// `JobCreated` on chain.
-    Chain,
-}
-
-/// Why a job has no outcome (nothing signed).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum Unsigned {
-    /// The code transaction could not be read from the chain in time.
-    CodeUnavailable,
-    /// No slot freed within the job's waiting bound.
-    NoSlot,
-    /// A chain job's answer window closed before it could start or finish.
-    WindowClosed,
-    /// Our own fault, twice (start, launcher, loader, a crash we may have caused).
-    Infrastructure,
-}
-
-/// A phase of a job, timed on its own: where the node's time goes.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum Phase {
-    /// Getting the code (a cache hit costs nothing; a miss is an RPC round).
-    CodeFetch,
-    /// Waiting for an execution slot.
-    SlotWait,
-    /// Taking an idle warm process.
-    ProcessWarm,
-    /// Starting a process on the job's path (`cold`, or a warm pool that ran dry).
-    ProcessStart,
-    /// The user's code, from hand-over to its end.
-    UserExecution,
-    /// Classifying and handing the process back (or ending it).
-    Settle,
-    /// From acceptance to the outcome (signing excluded).
-    EndToEnd,
-}
-
-/// Labels of a phase.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PhaseLabels {
-    /// Which phase.
-    pub phase: Phase,
-}
-
-/// Labels of a job's end.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EndLabels {
-    /// Where the job came from.
-    pub source: Source,
-    /// The outcome code, 0..=7.
-    pub outcome: u8,
-}
-
-/// Labels of a job without outcome.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct UnsignedLabels {
-    /// Where the job came from.
-    pub source: Source,
-    /// Why.
-    pub cause: Unsigned,
-}
+pub use jobs::{EndLabels, FaultLabels, PhaseLabels, RefusedLabels, SourceLabels, UnsignedLabels};
+pub use labels::{Fault, Phase, Refusal, Retired, Source, Unsigned};
+use pools::PoolMetrics;
 
 /// Every metric of the node.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    jobs_ended: Family<EndLabels, Counter>,
-    jobs_unsigned: Family<UnsignedLabels, Counter>,
-    retries: Counter,
-    phases: Family<PhaseLabels, Histogram>,
+    jobs: jobs::JobMetrics,
+    pools: PoolMetrics,
+    ready: Gauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::default();
-        let jobs_ended = Family::<EndLabels, Counter>::default();
-        let jobs_unsigned = Family::<UnsignedLabels, Counter>::default();
-        let retries = Counter::default();
-        // 0.1 ms to ≈ 26 s, doubling.
-        let phases = Family::<PhaseLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.0001, 2.0, 19))
-        });
+        let jobs = jobs::JobMetrics::register(&mut registry);
+        let pools = PoolMetrics::register(&mut registry);
+        let ready = Gauge::default();
         registry.register(
-            "executor_job_phase_seconds",
-            "Time of each phase of a job",
-            phases.clone(),
+            "executor_ready",
+            "1 when GET /ready answers 200 (the node can do chain work), else 0",
+            ready.clone(),
         );
-        registry.register(
-            "executor_jobs_ended",
-            "Jobs that ended with an outcome (signed), by source and outcome code",
-            jobs_ended.clone(),
-        );
-        registry.register(
-            "executor_jobs_unsigned",
-            "Jobs that ended without an outcome (nothing signed), by source and cause",
-            jobs_unsigned.clone(),
-        );
-        registry.register(
-            "executor_job_retries",
-            "Runs repeated once on positive evidence of the node's own fault",
-            retries.clone(),
-        );
+        registry.register_collector(Box::new(process::ProcessCollector));
         Self {
             registry,
-            jobs_ended,
-            jobs_unsigned,
-            retries,
-            phases,
+            jobs,
+            pools,
+            ready,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a job admitted to run.
+    pub fn accepted(&self, source: Source) {
+        self.jobs
+            .accepted
+            .get_or_create(&SourceLabels { source })
+            .inc();
+    }
+
+    /// Counts a job refused before it ran.
+    pub fn refused(&self, source: Source, reason: Refusal) {
+        self.jobs
+            .refused
+            .get_or_create(&RefusedLabels { source, reason })
+            .inc();
+    }
+
     /// Counts a job that ended with an outcome.
     pub fn ended(&self, source: Source, outcome: u8) {
-        self.jobs_ended
+        self.jobs
+            .ended
             .get_or_create(&EndLabels { source, outcome })
             .inc();
     }
 
     /// Counts a job without outcome.
     pub fn unsigned(&self, source: Source, cause: Unsigned) {
-        self.jobs_unsigned
+        self.jobs
+            .unsigned
             .get_or_create(&UnsignedLabels { source, cause })
             .inc();
     }
 
+    /// Counts one run that failed by the node's own fault.
+    pub fn fault(&self, cause: Fault) {
+        self.jobs.faults.get_or_create(&FaultLabels { cause }).inc();
+    }
+
     /// Records how long a phase took.
     pub fn phase(&self, phase: Phase, took: std::time::Duration) {
-        self.phases
+        self.jobs
+            .phases
             .get_or_create(&PhaseLabels { phase })
             .observe(took.as_secs_f64());
     }
 
     /// Counts a retried run.
     pub fn retried(&self) {
-        self.retries.inc();
+        self.jobs.retries.inc();
+    }
+
+    /// The sandbox's gauges and counters.
+    pub fn pools(&self) -> &PoolMetrics {
+        &self.pools
+    }
+
+    /// Publishes whether `/ready` would answer 200 now.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
+        let mut text = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
@@ -168,26 +123,85 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ends_and_unsigned_jobs_are_counted_by_bounded_labels() {
+    fn jobs_are_counted_by_bounded_snake_case_labels() {
         let metrics = Metrics::default();
+        metrics.accepted(Source::Chain);
         metrics.ended(Source::Chain, 7);
         metrics.ended(Source::Chain, 7);
         metrics.unsigned(Source::Direct, Unsigned::NoSlot);
+        metrics.refused(Source::Direct, Refusal::BodyTooLarge);
+        metrics.fault(Fault::NotServing);
         metrics.phase(Phase::UserExecution, std::time::Duration::from_millis(3));
         let text = metrics.encode();
+        for line in [
+            r#"executor_jobs_accepted_total{source="chain"} 1"#,
+            r#"executor_jobs_ended_total{source="chain",outcome="7"} 2"#,
+            r#"executor_jobs_unsigned_total{source="direct",cause="no_slot"} 1"#,
+            r#"executor_jobs_refused_total{source="direct",reason="body_too_large"} 1"#,
+            r#"executor_infrastructure_faults_total{cause="not_serving"} 1"#,
+            r#"executor_job_phase_seconds_bucket{le="0.0032",phase="user_execution"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn phase_buckets_resolve_a_tenth_of_a_millisecond_to_thirty_seconds() {
+        let metrics = Metrics::default();
+        metrics.phase(Phase::ProcessWarm, std::time::Duration::from_micros(80));
+        metrics.phase(Phase::EndToEnd, std::time::Duration::from_secs(29));
+        let text = metrics.encode();
         assert!(
-            text.contains(r#"executor_jobs_ended_total{source="Chain",outcome="7"} 2"#),
+            text.contains(
+                r#"executor_job_phase_seconds_bucket{le="0.0001",phase="process_warm_hit"} 1"#
+            ),
             "{text}"
         );
+        // 29 s falls in a finite bucket (0.0001 × 2^19 ≈ 52 s), not only in +Inf.
         assert!(
-            text.contains(r#"executor_jobs_unsigned_total{source="Direct",cause="NoSlot"} 1"#),
+            text.contains(
+                r#"executor_job_phase_seconds_bucket{le="52.4288",phase="end_to_end"} 1"#
+            ),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"executor_job_phase_seconds_bucket{le="0.0032",phase="UserExecution"} 1"#
+                r#"executor_job_phase_seconds_bucket{le="26.2144",phase="end_to_end"} 0"#
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn pools_readiness_and_the_process_are_exported() {
+        let metrics = Metrics::default();
+        metrics.pools().processes(pools::ProcessCounts {
+            idle: 2,
+            busy: 1,
+            starting: 1,
+            idle_target: 2,
+        });
+        metrics.pools().retired(Retired::JobQuota);
+        metrics.pools().cgroups_in_use(3);
+        metrics.pools().oom_killed();
+        metrics.set_ready(true);
+        let text = metrics.encode();
+        for line in [
+            "executor_workerd_processes_idle 2",
+            "executor_workerd_processes_busy 1",
+            "executor_workerd_processes_idle_target 2",
+            "executor_workerd_processes_starting 1",
+            "executor_workerd_ports_in_use 4",
+            r#"executor_workerd_processes_retired_total{reason="job_quota"} 1"#,
+            "executor_cgroups_in_use 3",
+            "executor_oom_kills_total 1",
+            "executor_ready 1",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_threads ",
+            "process_cpu_seconds_total ",
+        ] {
+            assert!(text.contains(line), "{line} missing in:\n{text}");
+        }
     }
 }

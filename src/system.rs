@@ -154,6 +154,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     })
     .start();
 
+    let metrics = Arc::new(Metrics::default());
     let chain_links = ChainLinks {
         enclave: identity.address,
         signer: signer.clone().recipient(),
@@ -162,8 +163,8 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         resync: tx_sender.clone().recipient(),
         execution_buffer: execution_buffer(config, &rpc).await,
         sign_max_age: sign_max_age(config, &rpc).await,
+        metrics: Arc::clone(&metrics),
     };
-    let metrics = Arc::new(Metrics::default());
     let (scheduler, runner, cleanup) =
         start_execution(config, rpc.clone(), chain_links, &metrics).await?;
     let sink = ChainSink {
@@ -213,7 +214,7 @@ async fn start_execution(
         direct_queue_timeout: config.direct_run.queue_timeout,
     };
     let running = capacity.chain.saturating_add(capacity.direct);
-    let (runner, cleanup) = start_sandbox(execution, running).await?;
+    let (runner, cleanup) = start_sandbox(execution, running, metrics).await?;
     info!(
         chain_slots = capacity.chain,
         direct_slots = capacity.direct,
@@ -237,6 +238,7 @@ async fn start_execution(
 pub async fn start_sandbox(
     execution: &ExecutionConfig,
     running: usize,
+    metrics: &Arc<Metrics>,
 ) -> Result<(Addr<WorkerdRunner>, Cleanup), StartError> {
     if !execution.workerd.is_file() {
         return Err(StartError::Workerd(execution.workerd.display().to_string()));
@@ -272,7 +274,13 @@ pub async fn start_sandbox(
         job_dir: execution.job_dir.clone(),
         _lock: lock,
     };
-    let cgroups = CgroupPool::new(cgroups, limits(execution), cgroup_capacity).start();
+    let cgroups = CgroupPool::new(
+        cgroups,
+        limits(execution),
+        cgroup_capacity,
+        Arc::clone(metrics),
+    )
+    .start();
     let ports = PortPool::new().start();
     let pool = PoolSettings {
         mode: execution.mode,
@@ -284,6 +292,7 @@ pub async fn start_sandbox(
         },
         cgroups: cgroups.recipient(),
         ports: ports.recipient(),
+        metrics: Arc::clone(metrics),
     };
     let runner = WorkerdRunner::new(settings, pool)?.start();
     info!(mode = ?execution.mode, warm_processes = idle_max, "Execution mode.");

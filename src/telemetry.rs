@@ -1,5 +1,8 @@
-//! Tracing setup: one line per event to stdout, level from `RUST_LOG` (default `info`); for the
-//! developer kit's subcommands, to stderr (stdout carries their results) at default `warn`.
+//! Tracing setup: one line per event to stdout, level from `RUST_LOG` (default `info`), as text
+//! or, with `log_format = "json"`, as one JSON object per line carrying the same fields
+//! (`timestamp`, `level`, `message` and each event field at the top level, for log shippers);
+//! for the developer kit's subcommands, text to stderr (stdout carries their results) at
+//! default `warn`.
 //!
 //! Owns the global subscriber; receives and sends nothing.
 
@@ -7,16 +10,25 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; call once, first thing in `main`.
-pub fn init() {
+use crate::config::LogFormat;
+
+/// Installs the global subscriber; call once, before the first event.
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stdout);
+    match format {
         // Colour codes only on a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(std::io::stdout)
-        .init();
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// The kit's subscriber: stderr, default level `warn`, so stdout holds only the result.

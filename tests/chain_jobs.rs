@@ -40,6 +40,17 @@ async fn a_selected_node_runs_the_job_and_its_output_is_accepted_on_chain() {
         },
     )
     .await;
+    let (_, metrics) = node.get("/metrics").await;
+    for line in [
+        r#"executor_jobs_accepted_total{source="chain"} 1"#,
+        r#"executor_jobs_ended_total{source="chain",outcome="0"} 1"#,
+        r#"executor_job_phase_seconds_count{phase="admission_wait"} 1"#,
+        r#"executor_job_phase_seconds_count{phase="code_fetch_miss"} 1"#,
+        r#"executor_job_phase_seconds_count{phase="signing"} 1"#,
+        "executor_ready 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use serverless_executor::chain::code_tx::InvalidCodeTx;
 use serverless_executor::chain::rpc::ChainRpc;
 use serverless_executor::code::calldata::{SELECTOR_STRING, SELECTOR_STRING_BYTES};
 use serverless_executor::domain::{Address, TxHash};
-use serverless_executor::messages::code::{CodeError, FetchCode};
+use serverless_executor::messages::code::{CodeError, FetchCode, FetchedCode};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
@@ -41,6 +41,17 @@ async fn fetch(
     code_tx: TxHash,
     within: Duration,
 ) -> Result<Arc<[u8]>, CodeError> {
+    fetch_flagged(store, code_tx, within)
+        .await
+        .map(|fetched| fetched.code)
+}
+
+/// The code with its `cached` flag (the job's `code_fetch_hit` / `code_fetch_miss` phase).
+async fn fetch_flagged(
+    store: &Addr<CodeStore>,
+    code_tx: TxHash,
+    within: Duration,
+) -> Result<FetchedCode, CodeError> {
     let deadline = tokio::time::Instant::now() + within;
     store.send(FetchCode { code_tx, deadline }).await.unwrap()
 }
@@ -333,10 +344,17 @@ async fn cached_code_is_served_without_the_rpc() {
     let store = start_store(&chain.deployment.code_contract, &chain.anvil.http_url());
     let code = "export default { cached: true };\0";
     let hash = upload(&chain, code, None).await;
-    let first = fetch(&store, hash, Duration::from_secs(10)).await.unwrap();
+    let first = fetch_flagged(&store, hash, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(!first.cached, "the first fetch reads the chain");
 
     drop(chain); // stops anvil
-    let second = fetch(&store, hash, Duration::from_secs(1)).await.unwrap();
+    let second = fetch_flagged(&store, hash, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(second.cached, "served from the cache");
+    let (first, second) = (first.code, second.code);
     assert!(Arc::ptr_eq(&first, &second), "the cached allocation itself");
     assert_eq!(&second[..], code.as_bytes());
     let uncached = fetch(&store, TxHash([0x42; 32]), Duration::from_millis(300)).await;

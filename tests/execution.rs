@@ -280,6 +280,14 @@ async fn a_full_node_answers_503_with_retry_after_instead_of_queueing(mode: &'st
     assert_eq!(first.error_code, Some(4));
     assert_eq!(second.status().as_u16(), 503);
     assert_eq!(second.headers().get("retry-after").unwrap(), "1");
+    let (_, metrics) = node.get("/metrics").await;
+    for line in [
+        r#"executor_jobs_accepted_total{source="direct"} 1"#,
+        r#"executor_jobs_refused_total{source="direct",reason="busy"} 1"#,
+        r#"executor_jobs_ended_total{source="direct",outcome="4"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
     assert_nothing_left(&node, mode).await;
 }
 
@@ -304,6 +312,11 @@ async fn an_rpc_outage_is_an_infrastructure_fault_not_an_outcome(mode: &'static 
         "nothing is signed as the user's error"
     );
     assert!(result.headers.get("x-executor-signature").is_none());
+    let (_, metrics) = node.get("/metrics").await;
+    let unsigned = r#"executor_jobs_unsigned_total{source="direct",cause="code_unavailable"} 1"#;
+    assert!(metrics.contains(unsigned), "{metrics}");
+    let missed = r#"executor_job_phase_seconds_count{phase="code_fetch_miss"} 1"#;
+    assert!(metrics.contains(missed), "{metrics}");
 }
 
 async fn an_infinite_loop_is_killed_and_its_cgroup_removed(mode: &'static str) {

@@ -105,12 +105,18 @@ async fn every_way_user_code_ends_is_a_signed_user_outcome(mode: &'static str) {
     let (status, metrics) = node.get("/metrics").await;
     assert_eq!(status, 200);
     assert!(
-        metrics.contains(r#"executor_jobs_ended_total{source="Direct",outcome="7"} 6"#),
+        metrics.contains(r#"executor_jobs_ended_total{source="direct",outcome="7"} 6"#),
         "{metrics}"
     );
+    // Every unsigned series is exported from the start, at 0: none may have moved.
+    let unsigned: Vec<_> = metrics
+        .lines()
+        .filter(|line| line.starts_with("executor_jobs_unsigned_total{"))
+        .collect();
+    assert!(!unsigned.is_empty(), "{metrics}");
     assert!(
-        !metrics.contains("executor_jobs_unsigned_total{"),
-        "{metrics}"
+        unsigned.iter().all(|line| line.ends_with(" 0")),
+        "{unsigned:?}"
     );
 }
 

@@ -16,6 +16,7 @@ use tracing::{debug, error, warn};
 
 use crate::cgroup::{CgroupLimits, Cgroups};
 use crate::messages::pool::{CgroupLease, PoolError, ReleaseCgroup, ReserveCgroup};
+use crate::metrics::Metrics;
 
 /// How long a killed job may take to leave its cgroup before we log it as stuck.
 const EMPTY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,17 +29,25 @@ pub struct CgroupPool {
     capacity: usize,
     live: usize,
     slot_taken: Vec<bool>,
+    metrics: Arc<Metrics>,
 }
 
 impl CgroupPool {
-    /// A pool over detected cgroups; stale cgroups must already be cleaned by the caller.
-    pub fn new(cgroups: Arc<Cgroups>, limits: CgroupLimits, capacity: usize) -> Self {
+    /// A pool over detected cgroups; stale cgroups must already be cleaned by the caller. The
+    /// number of live cgroups is published to `metrics`.
+    pub fn new(
+        cgroups: Arc<Cgroups>,
+        limits: CgroupLimits,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             cgroups,
             limits,
             capacity,
             live: 0,
             slot_taken: vec![false; capacity],
+            metrics,
         }
     }
 }
@@ -64,6 +73,7 @@ impl Handler<ReserveCgroup> for CgroupPool {
         };
         let cgroup = self.cgroups.create(&msg.job_name, &self.limits)?;
         self.live += 1;
+        self.metrics.pools().cgroups_in_use(self.live);
         self.slot_taken[slot] = true;
         debug!(cgroup = %msg.job_name, slot, live = self.live, "Cgroup reserved.");
         let slot = u32::try_from(slot).unwrap_or(u32::MAX);
@@ -90,6 +100,7 @@ impl Handler<ReleaseCgroup> for CgroupPool {
             match result {
                 Ok(cgroup) => {
                     act.live = act.live.saturating_sub(1);
+                    act.metrics.pools().cgroups_in_use(act.live);
                     if let Some(taken) = usize::try_from(slot)
                         .ok()
                         .and_then(|slot| act.slot_taken.get_mut(slot))

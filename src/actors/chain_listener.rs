@@ -249,7 +249,11 @@ impl ChainListener {
 
     fn on_jobs_log(&mut self, log: &ethers::types::Log, block: LogBlock) {
         match decode_jobs_log(log) {
-            Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated { job, block }),
+            Ok(JobsLog::Created(job)) => self.sink.jobs.do_send(ChainJobCreated {
+                job,
+                block,
+                seen: tokio::time::Instant::now(),
+            }),
             Ok(JobsLog::Responded(responded)) => self.sink.responded.do_send(ChainJobResponded {
                 job_id: responded.job_id,
                 executor: responded.executor,

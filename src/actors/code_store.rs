@@ -32,7 +32,7 @@ use crate::chain::rpc::ChainRpc;
 use crate::code::cache::CodeCache;
 use crate::code::calldata::decode_code_calldata;
 use crate::domain::{Address, TxHash};
-use crate::messages::code::{CodeError, FetchCode};
+use crate::messages::code::{CodeError, FetchCode, FetchedCode};
 
 /// First retry delay ceiling after a transient failure.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -114,11 +114,12 @@ impl Actor for CodeStore {
 }
 
 impl Handler<FetchCode> for CodeStore {
-    type Result = ResponseFuture<CodeResult>;
+    type Result = ResponseFuture<Result<FetchedCode, CodeError>>;
 
     fn handle(&mut self, msg: FetchCode, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(code) = self.cache.get(&msg.code_tx) {
-            return Box::pin(std::future::ready(Ok(code)));
+            let cached = FetchedCode { code, cached: true };
+            return Box::pin(std::future::ready(Ok(cached)));
         }
         let (waiter, answer) = oneshot::channel();
         let last_said = match self.in_flight.entry(msg.code_tx) {
@@ -143,8 +144,12 @@ impl Handler<FetchCode> for CodeStore {
             }
         };
         Box::pin(async move {
+            let fetched = |code| FetchedCode {
+                code,
+                cached: false,
+            };
             match tokio::time::timeout_at(msg.deadline, answer).await {
-                Ok(Ok(result)) => result,
+                Ok(Ok(result)) => result.map(fetched),
                 // Our deadline passed while the fetch goes on (for a later waiter): what the
                 // chain last said is the verdict; nothing heard is no verdict.
                 Err(_) => Err((*last_said.borrow()).map_or(CodeError::Unavailable, Into::into)),

@@ -39,7 +39,7 @@ use crate::messages::jobs::{
     ScheduleError, ServingChanged,
 };
 use crate::messages::tx::ResyncNonce;
-use crate::metrics::{Metrics, Source};
+use crate::metrics::{Metrics, Phase, Refusal, Source};
 pub use chain_job::ChainLinks;
 use chain_job::OutputJob;
 use pipeline::{run_pipeline, Job, Waits};
@@ -124,10 +124,14 @@ impl Handler<ExecuteJob> for JobScheduler {
 
     fn handle(&mut self, msg: ExecuteJob, _: &mut Context<Self>) -> Self::Result {
         if self.direct_admitted >= self.direct_limit {
+            self.links.metrics.refused(Source::Direct, Refusal::Busy);
             return Box::pin(actix::fut::ready(Err(ScheduleError::Busy)));
         }
         self.direct_admitted += 1;
         let accepted = Instant::now();
+        let metrics = &self.links.metrics;
+        metrics.accepted(Source::Direct);
+        metrics.phase(Phase::AdmissionWait, accepted.duration_since(msg.sent));
         let job = Job {
             name: self.job_name(),
             code_tx: msg.code_tx,
@@ -155,7 +159,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
     type Result = ();
 
     fn handle(&mut self, msg: ChainJobCreated, ctx: &mut Context<Self>) {
-        let ChainJobCreated { job, block } = msg;
+        let ChainJobCreated { job, block, seen } = msg;
         let job_id = job.job_id;
         let JobDeadline::Millis(deadline_ms) = job.deadline else {
             return warn!(%job_id, "Deadline beyond 2^64 ms; job not run or watched.");
@@ -166,7 +170,10 @@ impl Handler<ChainJobCreated> for JobScheduler {
         match self.chain_jobs.deliver(job_id, record) {
             (Delivery::Duplicate, _) => return,
             (Delivery::Full, _) => {
-                return warn!(%job_id, "Too many chain jobs tracked; job not run or watched.")
+                if ours {
+                    self.links.metrics.refused(Source::Chain, Refusal::BookFull);
+                }
+                return warn!(%job_id, "Too many chain jobs tracked; job not run or watched.");
             }
             (Delivery::New, replaced) => {
                 if let Some(old) = replaced {
@@ -191,9 +198,13 @@ impl Handler<ChainJobCreated> for JobScheduler {
             return;
         }
         if !self.serving {
+            self.links
+                .metrics
+                .refused(Source::Chain, Refusal::NotRegistered);
             return warn!(%job_id, "Selected while not registered; job not run.");
         }
         if !timing.worth_running {
+            self.links.metrics.refused(Source::Chain, Refusal::TooLate);
             return warn!(%job_id, block = block.number, "Selected, but the answer window has closed; job not run.");
         }
         // The user's budget starts when the code starts; waiting for the code and a slot is
@@ -218,6 +229,9 @@ impl Handler<ChainJobCreated> for JobScheduler {
             cancel: Some(Arc::clone(&wanted)),
         };
         self.chain_running += 1;
+        self.links.metrics.accepted(Source::Chain);
+        let admission = accepted.duration_since(seen);
+        self.links.metrics.phase(Phase::AdmissionWait, admission);
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.chain_slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {

@@ -24,6 +24,8 @@ use tracing::{debug, warn};
 use crate::config::ExecutionMode;
 use crate::messages::jobs::{Acquired, RunInProcess, RunReport};
 use crate::messages::pool::{ReserveCgroup, ReservePort};
+use crate::metrics::pools::{retire_reason, ProcessCounts};
+use crate::metrics::{Metrics, Retired};
 use crate::workerd::classify::classify;
 use crate::workerd::process::{JobProcess, ProcessRun};
 use crate::workerd::run::{RunError, RunnerSettings};
@@ -50,6 +52,8 @@ pub struct PoolSettings {
     pub cgroups: Recipient<ReserveCgroup>,
     /// Where processes get their listener.
     pub ports: Recipient<ReservePort>,
+    /// Where the pool's counts, ended processes and OOM kills are published.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What starting a process needs, shared (behind an `Arc`) by the refill and the jobs, so
@@ -151,7 +155,17 @@ impl WorkerdRunner {
         self.idle.len() + self.starting + returning
     }
 
-    /// Starts warm processes until the pool reaches its target.
+    /// Publishes the pool's counts; called after each change of them.
+    fn publish(&self) {
+        self.pool.metrics.pools().processes(ProcessCounts {
+            idle: self.idle.len(),
+            busy: self.busy,
+            starting: self.starting,
+            idle_target: self.pool.idle_target,
+        });
+    }
+
+    /// Starts warm processes until the pool reaches its target (and publishes the counts).
     fn refill(&mut self, ctx: &mut Context<Self>) {
         while self.pooled() < self.pool.idle_target {
             self.starting += 1;
@@ -169,18 +183,23 @@ impl WorkerdRunner {
                             .into_actor(act),
                         );
                     }
-                    Ok(process) => act.idle.push_back(process),
+                    Ok(process) => {
+                        act.idle.push_back(process);
+                        act.publish();
+                    }
                     // Shutting down: the start was cut short on purpose.
                     Err(error) if act.pool.idle_target == 0 => {
                         debug!(%error, "Warm start ended by the pool's shutdown.");
                     }
                     Err(error) => {
+                        act.publish();
                         warn!(%error, "Cannot start a warm workerd process; retrying shortly.");
                         ctx.run_later(RESTART_PAUSE, |act, ctx| act.refill(ctx));
                     }
                 }
             }));
         }
+        self.publish();
     }
 
     /// Puts a process back in the pool or shuts it down, and tops the pool up.
@@ -192,6 +211,9 @@ impl WorkerdRunner {
         if keep {
             self.idle.push_back(process);
         } else {
+            let served = process.jobs_served();
+            let reason = retire_reason(served, self.pool.jobs_per_process, reusable);
+            self.pool.metrics.pools().retired(reason);
             let name = process.name().to_owned();
             ctx.spawn(
                 async move {
@@ -232,6 +254,10 @@ impl Handler<ShutDownPool> for WorkerdRunner {
         self.pool.idle_target = 0;
         self.pool.idle_max = 0;
         let idle: Vec<_> = self.idle.drain(..).collect();
+        for _ in &idle {
+            self.pool.metrics.pools().retired(Retired::Shutdown);
+        }
+        self.publish();
         Box::pin(Self::shut_down_idle(idle).into_actor(self))
     }
 }
@@ -249,6 +275,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
         let recycle_above = self.settings.memory_limit_bytes / 2;
         let isolate = self.pool.mode == ExecutionMode::Isolate;
         let quota = self.pool.jobs_per_process;
+        let metrics = Arc::clone(&self.pool.metrics);
         let run = async move {
             let asked = Instant::now();
             let warm = idle.is_some();
@@ -266,7 +293,11 @@ impl Handler<RunInProcess> for WorkerdRunner {
             let mut run: ProcessRun = process
                 .run(&client, msg.job.clone(), cap, recycle_above, again)
                 .await;
+            if run.oom_killed {
+                metrics.pools().oom_killed();
+            }
             if run.oom_killed && run.reused {
+                metrics.pools().retired(Retired::OomReused);
                 // Not proof against this job: earlier jobs' memory may still have been held.
                 // The verdict comes from a process that runs nothing else.
                 warn!(job = %name, process = %process.name(), "OOM in a reused process; running the job again in a fresh one.");
@@ -276,6 +307,9 @@ impl Handler<RunInProcess> for WorkerdRunner {
                 run = process
                     .run(&client, msg.job, cap, recycle_above, again)
                     .await;
+                if run.oom_killed {
+                    metrics.pools().oom_killed();
+                }
             }
             let classified = classify(run.evidence, run.oom_killed);
             debug!(job = %name, process = %process.name(), ?classified, "Job run ended.");

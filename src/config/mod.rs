@@ -6,11 +6,13 @@
 
 mod jail;
 mod local;
+mod observability;
 mod raw;
 mod validate;
 
 pub use jail::JailConfig;
 pub use local::LocalExecution;
+pub use observability::{LogFormat, ObservabilityConfig};
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Interface the HTTP server binds to; the port comes from `--port`.
     pub http_bind_address: IpAddr,
+    /// Log format and where `/metrics` is served.
+    pub observability: ObservabilityConfig,
     /// Jobs this node runs at once; announced on chain at registration.
     pub job_capacity: u64,
     /// Marlin's `execution_buffer_time`; the chain loop reads the real value from `Jobs`.
@@ -251,6 +255,7 @@ impl Config {
         Ok(Self {
             execution: execution_config(&raw, &workerd_runtime_path)?,
             direct_run: direct_run_config(&raw)?,
+            observability: observability::observability_config(&raw)?,
             workerd_runtime_path,
             enclave_signer_file: non_empty_path("enclave_signer_file", &raw.enclave_signer_file)?,
             chain,

@@ -42,6 +42,10 @@ pub(super) struct RawConfig {
     pub(super) state_dir: Option<String>,
     #[serde(default = "default_max_fee_cap_gwei")]
     pub(super) max_fee_cap_gwei: u64,
+    #[serde(default)]
+    pub(super) log_format: Option<String>,
+    #[serde(default)]
+    pub(super) metrics_bind_address: Option<String>,
 
     // Execution.
     #[serde(default = "default_execution_mode")]

@@ -71,7 +71,7 @@ fn mistyped_value_names_its_key() {
 
 #[test]
 fn invalid_values_name_their_key() {
-    let cases: [(&str, serde_json::Value, &str); 6] = [
+    let cases: [(&str, serde_json::Value, &str); 8] = [
         (
             "jobs_contract_addr",
             "0x1234".into(),
@@ -101,6 +101,16 @@ fn invalid_values_name_their_key() {
             "http_bind_address",
             "localhost".into(),
             "`http_bind_address`",
+        ),
+        (
+            "log_format",
+            "yaml".into(),
+            "`log_format`: `yaml` is not one of text, json",
+        ),
+        (
+            "metrics_bind_address",
+            "127.0.0.1".into(),
+            "`metrics_bind_address`: `127.0.0.1` is not an IP:port",
         ),
     ];
     for (key, value, expected) in cases {
@@ -178,4 +188,20 @@ fn bad_jail_values_name_their_key() {
         map.insert("job_uid_base".into(), 0.into());
     });
     assert!(error_text("json", &text).contains("job_uid_base"));
+}
+
+#[test]
+fn observability_keys_default_to_text_logs_and_metrics_on_the_admin_port() {
+    let config = Config::from_text("json", MARLIN_JSON).unwrap();
+    assert_eq!(config.observability, ObservabilityConfig::default());
+    let text = marlin_json_with(|map| {
+        map.insert("log_format".into(), "json".into());
+        map.insert("metrics_bind_address".into(), "127.0.0.1:9464".into());
+    });
+    let config = Config::from_text("json", &text).unwrap();
+    assert_eq!(config.observability.log_format, LogFormat::Json);
+    assert_eq!(
+        config.observability.metrics_bind_address,
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
 }

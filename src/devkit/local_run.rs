@@ -93,7 +93,8 @@ impl LocalSandbox {
                 peak_memory: None,
             });
         }
-        let (runner, cleanup) = start_sandbox(&self.settings.execution, 1).await?;
+        let (runner, cleanup) =
+            start_sandbox(&self.settings.execution, 1, &Default::default()).await?;
         let job = ProcessJob {
             name: "local-run".into(),
             code: Arc::from(code),

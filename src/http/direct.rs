@@ -7,6 +7,9 @@
 //! signed under the direct-run EIP-712 domain (never the Jobs domain, so it can never be
 //! submitted as an output). 503 with `Retry-After` when every slot and the queue are busy.
 
+use std::sync::Arc;
+
+use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
@@ -17,6 +20,7 @@ use super::HttpState;
 use crate::domain::TxHash;
 use crate::messages::jobs::{ExecuteJob, ScheduleError};
 use crate::messages::signing::SignReceipt;
+use crate::metrics::{Metrics, Phase, Refusal, Source};
 
 /// Response header: the outcome code (0..=7).
 pub const ERROR_CODE_HEADER: &str = "x-executor-error-code";
@@ -67,8 +71,10 @@ pub(super) async fn direct_run(
     state: web::Data<HttpState>,
     body: web::Json<DirectRunBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let sent = tokio::time::Instant::now();
     let direct = &state.direct_run;
     if !direct.settings.enabled {
+        state.metrics.refused(Source::Direct, Refusal::Disabled);
         return Err(ApiError::NotFound);
     }
     let body = body.into_inner();
@@ -78,6 +84,7 @@ pub(super) async fn direct_run(
         code_tx,
         input: input.clone(),
         deadline: direct.settings.deadline,
+        sent,
     };
     let execution = match direct
         .scheduler
@@ -105,10 +112,10 @@ pub(super) async fn direct_run(
         error_code,
         sign_timestamp,
     };
-    let signature = direct
-        .signer
-        .send(receipt)
-        .await
+    let signing = tokio::time::Instant::now();
+    let signature = direct.signer.send(receipt).await;
+    state.metrics.phase(Phase::Signing, signing.elapsed());
+    let signature = signature
         .map_err(|_| ApiError::Unavailable)?
         .map_err(|_| ApiError::Infrastructure("signing failed".into()))?;
     Ok(HttpResponse::Ok()
@@ -118,6 +125,23 @@ pub(super) async fn direct_run(
         .insert_header((SIGN_TIMESTAMP_HEADER, sign_timestamp.to_string()))
         .insert_header((SIGNATURE_HEADER, signature.to_string()))
         .body(execution.output))
+}
+
+/// The route's JSON extractor: bodies over `limit` bytes are refused (413) and counted as
+/// `body_too_large` refusals.
+pub(super) fn json_config(limit: usize, metrics: &Arc<Metrics>) -> web::JsonConfig {
+    let metrics = Arc::clone(metrics);
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |error, _| {
+            if matches!(
+                error,
+                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. }
+            ) {
+                metrics.refused(Source::Direct, Refusal::BodyTooLarge);
+            }
+            error.into()
+        })
 }
 
 fn busy() -> HttpResponse {

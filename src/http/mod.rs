@@ -1,4 +1,5 @@
-//! The HTTP surface: Marlin's admin routes plus `/health` and `/ready`. Routes only send messages to actors.
+//! The HTTP surface: Marlin's admin routes plus `/health`, `/ready` and `/metrics`. Routes only
+//! send messages to actors.
 //!
 //! Every route shares [`HttpState`] (actor addresses, no data). Bodies are capped by
 //! `admin_body_limit_bytes` (larger: 413).
@@ -6,6 +7,7 @@
 mod admin;
 mod direct;
 mod error;
+mod metrics;
 mod ready;
 
 use actix::Addr;
@@ -17,6 +19,7 @@ pub use direct::{
     SIGNATURE_HEADER as RECEIPT_SIGNATURE_HEADER, SIGN_TIMESTAMP_HEADER, TOTAL_TIME_HEADER,
 };
 pub use error::ApiError;
+pub use metrics::configure_metrics_only;
 
 use crate::actors::chain_listener::ListenerStatus;
 use crate::actors::job_scheduler::JobScheduler;
@@ -51,16 +54,25 @@ pub struct DirectRunState {
     pub settings: DirectRunConfig,
 }
 
-/// Registers every route; `body_limit` caps admin request bodies in bytes.
-pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::ServiceConfig) + Clone {
+/// Registers every route; `body_limit` caps admin request bodies in bytes. `/metrics` is
+/// among them unless `with_metrics` is false (it then has a listener of its own:
+/// [`configure_metrics_only`]).
+pub fn configure(
+    state: HttpState,
+    body_limit: usize,
+    with_metrics: bool,
+) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |config: &mut web::ServiceConfig| {
         let direct_limit = state.direct_run.settings.body_limit_bytes;
+        if with_metrics {
+            config.service(metrics::metrics);
+        }
         config
             .app_data(web::Data::new(state.clone()))
             .app_data(web::PayloadConfig::new(body_limit))
             .service(
                 web::scope("/api")
-                    .app_data(web::JsonConfig::default().limit(direct_limit))
+                    .app_data(direct::json_config(direct_limit, &state.metrics))
                     .service(direct::direct_run),
             )
             .service(admin::index)
@@ -69,7 +81,6 @@ pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::Servi
             .service(admin::executor_details)
             .service(admin::signed_registration_message)
             .service(health)
-            .service(metrics)
             .service(ready::ready);
     }
 }
@@ -83,12 +94,4 @@ async fn health(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(|_| ApiError::Unavailable)?;
     Ok(HttpResponse::Ok().json(status))
-}
-
-/// Prometheus text exposition of the node's metrics.
-#[get("/metrics")]
-async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.encode())
 }

@@ -15,6 +15,20 @@ use crate::messages::setup::GetNodeStatus;
 /// Ready, or 503 with the reasons it is not.
 #[get("/ready")]
 pub(super) async fn ready(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
+    let reasons = not_ready_reasons(&state).await?;
+    if reasons.is_empty() {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"));
+    }
+    Ok(HttpResponse::ServiceUnavailable()
+        .content_type("text/plain")
+        .body(format!("not ready:\n{}\n", reasons.join("\n"))))
+}
+
+/// Why the node is not ready, one reason each (empty: ready). The one definition of readiness,
+/// shared by `/ready` and the `executor_ready` gauge of `/metrics`.
+pub(super) async fn not_ready_reasons(state: &HttpState) -> Result<Vec<&'static str>, ApiError> {
     let status = state
         .setup
         .send(GetNodeStatus)
@@ -27,13 +41,5 @@ pub(super) async fn ready(state: web::Data<HttpState>) -> Result<HttpResponse, A
         (!status.registered).then_some("not registered on Executors"),
         (!state.chain_listener.is_connected()).then_some("chain listener disconnected"),
     ];
-    let reasons: Vec<&str> = reasons.into_iter().flatten().collect();
-    if reasons.is_empty() {
-        return Ok(HttpResponse::Ok()
-            .content_type("text/plain")
-            .body("ready\n"));
-    }
-    Ok(HttpResponse::ServiceUnavailable()
-        .content_type("text/plain")
-        .body(format!("not ready:\n{}\n", reasons.join("\n"))))
+    Ok(reasons.into_iter().flatten().collect())
 }

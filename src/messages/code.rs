@@ -12,12 +12,22 @@ use crate::domain::TxHash;
 /// direct-run route. Served from the cache without any RPC when possible; otherwise fetched,
 /// retrying transient RPC failures until `deadline`.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Arc<[u8]>, CodeError>")]
+#[rtype(result = "Result<FetchedCode, CodeError>")]
 pub struct FetchCode {
     /// Hash of the code-upload transaction.
     pub code_tx: TxHash,
     /// When to stop retrying and answer [`CodeError::Unavailable`].
     pub deadline: tokio::time::Instant,
+}
+
+/// The code of a code-upload transaction, and whether the cache had it (the job's
+/// `code_fetch_hit` or `code_fetch_miss` phase).
+#[derive(Debug, Clone)]
+pub struct FetchedCode {
+    /// The code, shared with the cache.
+    pub code: Arc<[u8]>,
+    /// Served from the cache, without any RPC.
+    pub cached: bool,
 }
 
 /// Why `CodeStore` has no code for a hash.

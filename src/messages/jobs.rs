@@ -20,6 +20,8 @@ pub struct ExecuteJob {
     pub input: Vec<u8>,
     /// The user's deadline, counted from acceptance.
     pub deadline: Duration,
+    /// When the route sent it: the time to its admission is the job's `admission_wait` phase.
+    pub sent: tokio::time::Instant,
 }
 
 /// Run one job in a workerd process: `WorkerdRunner` takes an idle warm process or starts one
@@ -91,6 +93,8 @@ pub struct ChainJobCreated {
     /// The block the log is in: its timestamp is the job's execution start, its hash tells a
     /// re-delivery after a reorg from a duplicate.
     pub block: LogBlock,
+    /// When the listener decoded it: the time to its admission is the job's `admission_wait`.
+    pub seen: tokio::time::Instant,
 }
 
 /// The block a log was found in.

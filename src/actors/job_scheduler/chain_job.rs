@@ -28,6 +28,7 @@ use crate::domain::Address;
 use crate::messages::jobs::Execution;
 use crate::messages::signing::SignOutput;
 use crate::messages::tx::{ReportTimeout, ResyncNonce, SubmitOutput, Submitted, TxError};
+use crate::metrics::{Metrics, Phase};
 
 use super::wanted::Wanted;
 
@@ -55,6 +56,8 @@ pub struct ChainLinks {
     pub execution_buffer: Duration,
     /// `Jobs.SIGN_MAX_AGE`, read from the contract at start.
     pub sign_max_age: Duration,
+    /// Where the signing phase is timed.
+    pub metrics: Arc<Metrics>,
 }
 
 /// One output to get on chain.
@@ -152,7 +155,9 @@ async fn sign(links: &ChainLinks, job: &OutputJob) -> Option<(SubmitOutputCall, 
         error_code,
         sign_timestamp,
     };
-    let Ok(Ok(signature)) = links.signer.send(sign).await else {
+    let signature = links.signer.send(sign).await;
+    links.metrics.phase(Phase::Signing, signed_at.elapsed());
+    let Ok(Ok(signature)) = signature else {
         return None;
     };
     let margin = (links.sign_max_age / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));

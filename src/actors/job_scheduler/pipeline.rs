@@ -21,9 +21,9 @@ use tracing::{info, warn};
 use super::wanted::Wanted;
 use super::SchedulerLinks;
 use crate::domain::{JobOutcome, TxHash};
-use crate::messages::code::{CodeError, FetchCode};
+use crate::messages::code::{CodeError, FetchCode, FetchedCode};
 use crate::messages::jobs::{Execution, RunInProcess, RunReport, ScheduleError};
-use crate::metrics::{Phase, Source, Unsigned};
+use crate::metrics::{Fault, Phase, Source, Unsigned};
 use crate::workerd::process::ProcessJob;
 use crate::workerd::retry::{self, Step, MAX_RUNS};
 
@@ -114,9 +114,15 @@ pub(super) async fn run_pipeline(
 ) -> Result<Execution, ScheduleError> {
     let fetching = Instant::now();
     let code = fetch_code(&links, &job).await;
-    links.metrics.phase(Phase::CodeFetch, fetching.elapsed());
+    let hit = matches!(&code, Ok(fetched) if fetched.cached);
+    let phase = if hit {
+        Phase::CodeFetchHit
+    } else {
+        Phase::CodeFetchMiss
+    };
+    links.metrics.phase(phase, fetching.elapsed());
     let code = match code {
-        Ok(code) => code,
+        Ok(fetched) => fetched.code,
         Err(Fetched::Verdict(outcome)) => return Ok(job.verdict(&links, outcome)),
         Err(Fetched::Unavailable(reason)) => {
             return Err(job.unsigned(&links, Unsigned::CodeUnavailable, reason.into()))
@@ -186,7 +192,7 @@ enum Fetched {
     Unavailable(&'static str),
 }
 
-async fn fetch_code(links: &SchedulerLinks, job: &Job) -> Result<Arc<[u8]>, Fetched> {
+async fn fetch_code(links: &SchedulerLinks, job: &Job) -> Result<FetchedCode, Fetched> {
     let until = job.waits.code_until;
     let code = links.code.send(FetchCode {
         code_tx: job.code_tx,
@@ -238,9 +244,24 @@ async fn run_once(
                 .elapsed()
                 .saturating_sub(report.acquired.took + report.user_time);
             metrics.phase(Phase::Settle, settle);
+            let window_closed = job
+                .waits
+                .hard_stop
+                .is_some_and(|stop| Instant::now() >= stop);
+            if let Some(fault) = Fault::of_classified(&report.classified) {
+                if !window_closed {
+                    metrics.fault(fault);
+                }
+            }
             Ok(report)
         }
-        Ok(Err(error)) => Err(format!("workerd could not be run: {error}")),
-        Err(_) => Err("runner stopped".into()),
+        Ok(Err(error)) => {
+            links.metrics.fault(Fault::from(&error));
+            Err(format!("workerd could not be run: {error}"))
+        }
+        Err(_) => {
+            links.metrics.fault(Fault::RunnerStopped);
+            Err("runner stopped".into())
+        }
     }
 }
