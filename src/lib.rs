@@ -31,6 +31,7 @@ pub mod domain;
 pub mod http;
 pub mod messages;
 pub mod metrics;
+pub mod metrics_chain;
 pub mod node_lock;
 pub mod sandbox;
 pub mod secrets;

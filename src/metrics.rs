@@ -50,6 +50,8 @@ pub enum Phase {
     Settle,
     /// From acceptance to the outcome (signing excluded).
     EndToEnd,
+    /// A chain job's signed output handed to `TxSender` → its transaction seen included.
+    Submission,
 }
 
 /// Labels of a phase.
@@ -85,6 +87,8 @@ pub struct Metrics {
     jobs_unsigned: Family<UnsignedLabels, Counter>,
     retries: Counter,
     phases: Family<PhaseLabels, Histogram>,
+    /// Chain and transaction metrics (`metrics_chain.rs`).
+    pub chain: crate::metrics_chain::ChainMetrics,
 }
 
 impl Default for Metrics {
@@ -117,7 +121,9 @@ impl Default for Metrics {
             "Runs repeated once on positive evidence of the node's own fault",
             retries.clone(),
         );
+        let chain = crate::metrics_chain::ChainMetrics::register(&mut registry);
         Self {
+            chain,
             registry,
             jobs_ended,
             jobs_unsigned,

@@ -17,12 +17,14 @@
 //! memory only, so jobs seen before a crash (their outputs lost with the process, their timeout
 //! reports not sent yet) are delivered again; what is done already is recognised from the
 //! `JobResponded` logs read with them. Its [`ListenerStatus`] tells `GET /ready` whether it is
-//! connected.
+//! connected; it counts heads, reconnects, reorgs and the checkpoint into the shared
+//! `ChainMetrics`.
 
 mod feed;
 mod status;
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, ActorContext, AsyncContext, Context, Recipient, StreamHandler, Supervised};
@@ -37,6 +39,8 @@ use crate::chain::jobs_events::{decode_jobs_log, JobsLog};
 use crate::chain::rpc::ChainRpc;
 use crate::config::ChainConfig;
 use crate::domain::Address;
+use crate::metrics::Metrics;
+use crate::metrics_chain::ReconnectCause;
 use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
 use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, LogBlock, ServingChanged,
@@ -96,7 +100,13 @@ pub struct ChainListener {
 impl ChainListener {
     /// A listener for `enclave` on the configured contracts, resuming from the saved
     /// checkpoint if there is one.
-    pub fn new(chain: &ChainConfig, rpc: ChainRpc, enclave: Address, sink: ChainSink) -> Self {
+    pub fn new(
+        chain: &ChainConfig,
+        rpc: ChainRpc,
+        enclave: Address,
+        sink: ChainSink,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let store = CheckpointStore::new(&chain.state_dir);
         let saved = match store.load() {
             Ok(saved) => saved,
@@ -123,6 +133,7 @@ impl ChainListener {
                 enclave,
                 connect_timeout: chain.rpc_timeout,
                 head_timeout: chain.head_timeout,
+                metrics,
             },
             rpc,
             sink,
@@ -153,8 +164,12 @@ impl ChainListener {
                 .collect(),
         };
         self.feed = Some(tokio::spawn(async move {
+            let metrics = Arc::clone(&settings.metrics);
             if let Err(error) = run_feed(settings, rpc, resume, sender).await {
                 warn!(error = %error, source = ?std::error::Error::source(&error), "Chain connection ended.");
+                if let Some(cause) = error.cause() {
+                    metrics.chain.reconnect(cause);
+                }
             }
         }));
         ctx.add_stream(receiver);
@@ -167,6 +182,7 @@ impl ChainListener {
             "Block hash changed: chain reorganisation; re-reading from the fork."
         );
         self.reconnect_now = true;
+        self.settings.metrics.chain.reconnect(ReconnectCause::Reorg);
         ctx.stop();
     }
 
@@ -177,6 +193,7 @@ impl ChainListener {
         {
             return self.suspect_reorg(block, ctx);
         }
+        self.settings.metrics.chain.head(head.number);
         // Logs of a block arrive with it; a newer head means the blocks below are complete.
         self.checkpoint.advance_to(head.number);
         self.dirty = true;
@@ -266,6 +283,7 @@ impl ChainListener {
             fork,
             "Blocks from the fork on were replaced; their jobs are re-read."
         );
+        self.settings.metrics.chain.reorg();
         self.checkpoint.rewind_to(fork);
         self.seen.retain(|position| position.block_number < fork);
         self.seen_order
@@ -293,7 +311,11 @@ impl ChainListener {
             return;
         }
         match self.store.save(&self.checkpoint) {
-            Ok(()) => self.dirty = false,
+            Ok(()) => {
+                self.dirty = false;
+                let done = self.checkpoint.next_block.saturating_sub(1);
+                self.settings.metrics.chain.checkpoint(done);
+            }
             Err(error) => warn!(%error, "Chain checkpoint not saved; will retry."),
         }
     }

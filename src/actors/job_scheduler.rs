@@ -94,6 +94,7 @@ pub struct JobScheduler {
 impl JobScheduler {
     /// Slots and the direct queue as `capacity` says.
     pub fn new(links: SchedulerLinks, capacity: Capacity) -> Self {
+        let tracked = links.metrics.chain.jobs_tracked();
         Self {
             links,
             chain_slots: Arc::new(Semaphore::new(capacity.chain)),
@@ -104,7 +105,7 @@ impl JobScheduler {
             chain_running: 0,
             next_job: 0,
             serving: false,
-            chain_jobs: TrackedJobs::default(),
+            chain_jobs: TrackedJobs::counted(tracked),
         }
     }
 
@@ -242,6 +243,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                         execution,
                         answer_by,
                         cancel,
+                        metrics: Arc::clone(&act.links.metrics),
                     };
                     ctx.spawn(chain_job::report_output(links, output).into_actor(act));
                 }

@@ -22,6 +22,7 @@ use url::Url;
 use crate::chain::events::executor_filter;
 use crate::chain::jobs_events::{job_created_filter, job_responded_filter, JOB_CREATED_TOPIC};
 use crate::chain::rpc::{ChainRpc, ExecutorRecord, RpcError};
+use crate::metrics_chain::ReconnectCause;
 use crate::domain::Address;
 use crate::domain::ExecutionEnv;
 
@@ -96,6 +97,21 @@ pub(crate) enum FeedError {
     MissedHeads,
 }
 
+impl FeedError {
+    /// The reconnect cause for the metrics; `None` when the listener itself stopped.
+    pub(crate) fn cause(&self) -> Option<ReconnectCause> {
+        Some(match self {
+            Self::Connect(_) => ReconnectCause::Connect,
+            Self::Rpc(_) => ReconnectCause::Rpc,
+            Self::Subscribe(_) => ReconnectCause::Subscribe,
+            Self::Closed => return None,
+            Self::Ended => ReconnectCause::Ended,
+            Self::Stalled(_) => ReconnectCause::Stalled,
+            Self::MissedHeads => ReconnectCause::MissedHeads,
+        })
+    }
+}
+
 /// Where to connect and what to watch.
 #[derive(Debug, Clone)]
 pub(crate) struct FeedSettings {
@@ -105,6 +121,8 @@ pub(crate) struct FeedSettings {
     pub(crate) enclave: Address,
     pub(crate) connect_timeout: Duration,
     pub(crate) head_timeout: Duration,
+    /// Counts backfill ranges (and, in the listener, heads and reconnects).
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// Where the previous connection stopped.
@@ -234,6 +252,7 @@ impl Feed {
                 range = (range / 2).max(1);
                 continue;
             }
+            self.settings.metrics.chain.backfill_range();
             // One stream in chain order, whichever filter a log came from.
             logs.sort_by_key(|log| (log.block_number, log.log_index));
             for log in logs {

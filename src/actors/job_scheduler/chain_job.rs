@@ -28,6 +28,7 @@ use crate::domain::Address;
 use crate::messages::jobs::Execution;
 use crate::messages::signing::SignOutput;
 use crate::messages::tx::{ReportTimeout, ResyncNonce, SubmitOutput, Submitted, TxError};
+use crate::metrics::{Metrics, Phase};
 
 /// How often an output waiting for a gas key asks again.
 pub(super) const GAS_KEY_POLL: Duration = Duration::from_millis(500);
@@ -67,6 +68,8 @@ pub(super) struct OutputJob {
     /// Set by the scheduler when the output is no longer wanted: ours is on chain, or the
     /// job's block was replaced (a re-created job with the same id is a new job).
     pub(super) cancel: Arc<AtomicBool>,
+    /// Where the submission phase (hand-over to `TxSender` → inclusion) is timed.
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl OutputJob {
@@ -165,10 +168,11 @@ async fn submit(
             call: call.clone(),
             anchor: job.anchor,
         };
+        let handed = Instant::now();
         let pause = match links.submit.send(submit).await {
             Ok(Ok(submitted)) => {
                 backoff.reset();
-                return follow(job, submitted, fresh_until).await;
+                return follow(job, submitted, fresh_until, handed).await;
             }
             Ok(Err(TxError::NoGasKey)) => {
                 if !std::mem::replace(&mut noted.key, true) {
@@ -205,13 +209,20 @@ async fn submit(
     }
 }
 
-/// Waits for a sent call's inclusion, at most until the signature grows too old.
-async fn follow(job: &OutputJob, submitted: Submitted, fresh_until: Instant) -> Step {
+/// Waits for a sent call's inclusion, at most until the signature grows too old. `handed`:
+/// when the output went to `TxSender`, the start of the submission phase.
+async fn follow(
+    job: &OutputJob,
+    submitted: Submitted,
+    fresh_until: Instant,
+    handed: Instant,
+) -> Step {
     let job_id = job.job_id;
     let tx_hash = submitted.tx_hash;
     let until = job.answer_by.min(fresh_until);
     match tokio::time::timeout_at(until, submitted.included).await {
         Ok(Ok(Ok(hash))) => {
+            job.metrics.phase(Phase::Submission, handed.elapsed());
             let error_code = job.execution.outcome.error_code();
             info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.");
             Step::Done

@@ -135,9 +135,24 @@ pub(super) enum Delivery {
 #[derive(Debug, Default)]
 pub(super) struct TrackedJobs {
     jobs: HashMap<JobId, TrackedJob>,
+    /// `executor_chain_jobs_tracked`, kept equal to the book's size.
+    gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl TrackedJobs {
+    /// An empty book that keeps `gauge` at its size.
+    pub(super) fn counted(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        Self {
+            jobs: HashMap::new(),
+            gauge,
+        }
+    }
+
+    fn count(&self) {
+        self.gauge
+            .set(i64::try_from(self.jobs.len()).unwrap_or(i64::MAX));
+    }
+
     /// Classifies a delivery and records a new one. A job known from another block (re-included
     /// after a reorg we did not see) replaces the old record; the caller cancels its watch.
     pub(super) fn deliver(
@@ -145,12 +160,14 @@ impl TrackedJobs {
         job_id: JobId,
         job: TrackedJob,
     ) -> (Delivery, Option<TrackedJob>) {
-        match self.jobs.get(&job_id) {
+        let delivery = match self.jobs.get(&job_id) {
             Some(known) if known.block_hash == job.block_hash => (Delivery::Duplicate, None),
             Some(_) => (Delivery::New, self.jobs.insert(job_id, job)),
             None if self.jobs.len() >= MAX_TRACKED_JOBS => (Delivery::Full, None),
             None => (Delivery::New, self.jobs.insert(job_id, job)),
-        }
+        };
+        self.count();
+        delivery
     }
 
     /// Sets the job's watch handle.
@@ -186,7 +203,8 @@ impl TrackedJobs {
 
     /// Forgets a job whose answer window closed and says whether to report it.
     pub(super) fn close_window(&mut self, job_id: &JobId) -> WindowEnd {
-        match self.jobs.remove(job_id) {
+        let removed = self.remove(job_id);
+        match removed {
             None => WindowEnd::Nothing,
             Some(job) if job.complete => WindowEnd::Nothing,
             Some(job) if job.ours && !job.answered_by_us => WindowEnd::OursUnanswered,
@@ -196,7 +214,9 @@ impl TrackedJobs {
 
     /// Forgets a job (answered by everyone, reported, or expired).
     pub(super) fn remove(&mut self, job_id: &JobId) -> Option<TrackedJob> {
-        self.jobs.remove(job_id)
+        let removed = self.jobs.remove(job_id);
+        self.count();
+        removed
     }
 
     /// Forgets every job created in block `fork` or later, returning them.
@@ -207,10 +227,12 @@ impl TrackedJobs {
             .filter(|(_, job)| job.block_number >= fork)
             .map(|(id, _)| *id)
             .collect();
-        orphaned
+        let removed = orphaned
             .into_iter()
             .filter_map(|id| self.jobs.remove(&id).map(|job| (id, job)))
-            .collect()
+            .collect();
+        self.count();
+        removed
     }
 }
 

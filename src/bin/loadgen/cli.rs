@@ -27,6 +27,24 @@ pub(crate) enum Mode {
     Direct(DirectArgs),
     /// createJob on Jobs; latency = createJob receipt → JobResponded for that job.
     Chain(ChainArgs),
+    /// N jobs created in one block vs the same N jobs run at once through the direct route.
+    Burst(BurstArgs),
+}
+
+/// `loadgen burst`.
+#[derive(Debug, Args)]
+pub(crate) struct BurstArgs {
+    /// The node's base URL, for the direct runs, e.g. http://127.0.0.1:6001.
+    #[arg(long)]
+    pub(crate) node_url: url::Url,
+    /// Jobs per burst (at most the node's free chain slots and direct_run_capacity).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) size: usize,
+    /// Measured rounds (each: one direct burst, one chain burst), after one warm-up round.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
+    #[command(flatten)]
+    pub(crate) chain: ChainArgs,
 }
 
 /// `loadgen direct`.
