@@ -39,12 +39,12 @@ use crate::chain::jobs_events::{decode_jobs_log, JobsLog};
 use crate::chain::rpc::ChainRpc;
 use crate::config::ChainConfig;
 use crate::domain::Address;
-use crate::metrics::Metrics;
-use crate::metrics_chain::ReconnectCause;
 use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
 use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, LogBlock, ServingChanged,
 };
+use crate::metrics::Metrics;
+use crate::metrics_chain::ReconnectCause;
 use feed::{run_feed, FeedItem, FeedSettings, Head, Resume};
 pub use status::ListenerStatus;
 
@@ -164,12 +164,8 @@ impl ChainListener {
                 .collect(),
         };
         self.feed = Some(tokio::spawn(async move {
-            let metrics = Arc::clone(&settings.metrics);
             if let Err(error) = run_feed(settings, rpc, resume, sender).await {
                 warn!(error = %error, source = ?std::error::Error::source(&error), "Chain connection ended.");
-                if let Some(cause) = error.cause() {
-                    metrics.chain.reconnect(cause);
-                }
             }
         }));
         ctx.add_stream(receiver);
@@ -271,6 +267,7 @@ impl ChainListener {
                 job_id: responded.job_id,
                 executor: responded.executor,
                 output_count: responded.output_count,
+                block_number: block.number,
             }),
             Err(error) => {
                 debug!(error = %error, block = block.number, "Ignored an undecodable log.")

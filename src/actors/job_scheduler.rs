@@ -42,7 +42,7 @@ use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
 use chain_job::OutputJob;
 use pipeline::{run_pipeline, Job, Waits};
-use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
+use tracked::{chain_timing, Delivery, KeptOutput, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
 const MAX_WATCH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -234,12 +234,19 @@ impl Handler<ChainJobCreated> for JobScheduler {
             match result {
                 Err(ScheduleError::Cancelled) => {}
                 Ok(execution) => {
+                    let anchor = JobAnchor {
+                        number: block.number,
+                        hash: block.hash,
+                    };
+                    let kept = KeptOutput {
+                        anchor,
+                        execution: execution.clone(),
+                        answer_by,
+                    };
+                    act.chain_jobs.keep_output(&job_id, kept);
                     let output = OutputJob {
                         job_id,
-                        anchor: JobAnchor {
-                            number: block.number,
-                            hash: block.hash,
-                        },
+                        anchor,
                         execution,
                         answer_by,
                         cancel,
@@ -261,7 +268,7 @@ impl Handler<ChainJobResponded> for JobScheduler {
         // (after a reconnect or a restart) is still recognised; the watch then reports nothing.
         let by_us = msg.executor == self.links.chain.enclave;
         self.chain_jobs
-            .responded(&msg.job_id, by_us, msg.output_count);
+            .responded(&msg.job_id, by_us, msg.output_count, msg.block_number);
     }
 }
 
@@ -278,6 +285,20 @@ impl Handler<ChainReorged> for JobScheduler {
             if let Some(watch) = job.watch {
                 ctx.cancel_future(watch);
             }
+        }
+        // Jobs that stay but whose answer (ours) was in a replaced block: send it again.
+        for (job_id, kept, cancel) in self.chain_jobs.unanswer_from(msg.fork) {
+            warn!(%job_id, "The block holding our answer was replaced; sending the output again.");
+            let output = OutputJob {
+                job_id,
+                anchor: kept.anchor,
+                execution: kept.execution,
+                answer_by: kept.answer_by,
+                cancel,
+                metrics: Arc::clone(&self.links.metrics),
+            };
+            let links = self.links.chain.clone();
+            ctx.spawn(chain_job::report_output(links, output).into_actor(self));
         }
     }
 }

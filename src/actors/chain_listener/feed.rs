@@ -22,9 +22,9 @@ use url::Url;
 use crate::chain::events::executor_filter;
 use crate::chain::jobs_events::{job_created_filter, job_responded_filter, JOB_CREATED_TOPIC};
 use crate::chain::rpc::{ChainRpc, ExecutorRecord, RpcError};
-use crate::metrics_chain::ReconnectCause;
 use crate::domain::Address;
 use crate::domain::ExecutionEnv;
+use crate::metrics_chain::ReconnectCause;
 
 /// Largest block range asked of `eth_getLogs` at once; halved while the endpoint refuses.
 const BACKFILL_RANGE: u64 = 2_000;
@@ -134,8 +134,22 @@ pub(crate) struct Resume {
     pub(crate) hashes: Vec<(u64, [u8; 32])>,
 }
 
-/// Runs one connection until it fails.
+/// Runs one connection until it fails, counting why it ended.
 pub(crate) async fn run_feed(
+    settings: FeedSettings,
+    rpc: ChainRpc,
+    resume: Resume,
+    out: mpsc::Sender<FeedItem>,
+) -> Result<(), FeedError> {
+    let metrics = std::sync::Arc::clone(&settings.metrics);
+    let ended = run_connection(settings, rpc, resume, out).await;
+    if let Some(cause) = ended.as_ref().err().and_then(FeedError::cause) {
+        metrics.chain.reconnect(cause);
+    }
+    ended
+}
+
+async fn run_connection(
     settings: FeedSettings,
     rpc: ChainRpc,
     resume: Resume,

@@ -2,16 +2,19 @@
 //! from which block (so a reorg can orphan them), how many outputs they need, whether they
 //! selected us, and what to do when each one's answer window closes: never report a job that
 //! selected us unless our own output is on chain, since the report would slash us. Pure
-//! bookkeeping, unit-tested; the actor owns one.
+//! bookkeeping, unit-tested; the actor owns one. Answers taken back by a reorg: `reorged`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod reorged;
+
 use actix::SpawnHandle;
 
 use crate::chain::jobs_events::JobId;
+pub(super) use reorged::KeptOutput;
 
 /// Jobs tracked at once; beyond it new jobs are neither run nor watched (logged), so a flood
 /// of `JobCreated` cannot grow the node's memory without bound.
@@ -69,6 +72,13 @@ pub(super) struct TrackedJob {
     pub(super) answered_by_us: bool,
     /// Every selected executor answered: no timeout report.
     pub(super) complete: bool,
+    /// The blocks of our answer and of the answer that completed it: a reorg replacing
+    /// them takes the answer back.
+    answered_in: Option<u64>,
+    completed_in: Option<u64>,
+    /// Our outcome, kept until the window closes to be sent again if a reorg takes our
+    /// answer back while the job stays.
+    kept: Option<KeptOutput>,
 }
 
 impl TrackedJob {
@@ -88,6 +98,9 @@ impl TrackedJob {
             cancel: Arc::new(AtomicBool::new(false)),
             answered_by_us: false,
             complete: false,
+            answered_in: None,
+            completed_in: None,
+            kept: None,
         }
     }
 
@@ -189,15 +202,25 @@ impl TrackedJobs {
 
     /// Records a `JobResponded`: ours cancels a pending run; a full set ends the timeout
     /// watch's purpose. Returns whether the job is now complete.
-    pub(super) fn responded(&mut self, job_id: &JobId, by_us: bool, output_count: u8) -> bool {
+    pub(super) fn responded(
+        &mut self,
+        job_id: &JobId,
+        by_us: bool,
+        output_count: u8,
+        block: u64,
+    ) -> bool {
         let Some(job) = self.jobs.get_mut(job_id) else {
             return false;
         };
         if by_us {
             job.answered_by_us = true;
+            job.answered_in = Some(block);
             job.cancel();
         }
-        job.complete |= usize::from(output_count) >= job.selected;
+        if !job.complete && usize::from(output_count) >= job.selected {
+            job.complete = true;
+            job.completed_in = Some(block);
+        }
         job.complete
     }
 
@@ -285,9 +308,9 @@ mod tests {
         job.selected = 2;
         let cancel = Arc::clone(&job.cancel);
         book.deliver(id, job);
-        assert!(!book.responded(&id, false, 1), "one of two outputs");
+        assert!(!book.responded(&id, false, 1, 6), "one of two outputs");
         assert!(!cancel.load(Ordering::Relaxed));
-        assert!(book.responded(&id, true, 2));
+        assert!(book.responded(&id, true, 2, 6));
         assert!(cancel.load(Ordering::Relaxed));
         assert_eq!(book.verdict(&id, &[1; 32]), RunVerdict::AlreadyAnswered);
         assert_eq!(book.close_window(&id), WindowEnd::Nothing, "complete");
@@ -305,7 +328,7 @@ mod tests {
         }
         book.deliver(other, tracked(5, 1));
         // Ours and one of two outputs, ours: a report slashes only the other executor.
-        book.responded(&answered, true, 1);
+        book.responded(&answered, true, 1, 6);
         assert_eq!(book.close_window(&missed), WindowEnd::OursUnanswered);
         assert_eq!(book.close_window(&answered), WindowEnd::Report);
         assert_eq!(book.close_window(&other), WindowEnd::Report);
