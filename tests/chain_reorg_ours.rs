@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::contracts::{create_job, upload_code};
 use common::faults::{assert_settled, revert, snapshot, CreatedJob, Party};
 use common::http_relay::{HttpRelay, RpcFault};
-use common::jobs::{gas_nonce, registered_node_with, responded_count};
+use common::jobs::{gas_nonce, registered_node_with, responded_count, rpc, slow_job_started};
 use common::*;
 
 /// Answers with its input, so an output shows which job it belongs to.
@@ -97,4 +97,41 @@ async fn a_reorg_removing_our_answer_then_a_slow_rpc() {
 #[tokio::test]
 async fn a_reorg_removing_our_answer_then_rpc_errors() {
     a_reorg_removing_our_answer_does_not_wedge_the_node(RpcFault::Errors).await;
+}
+
+/// A reorg that replaces only the block of our answer, not the job's: the node must take the
+/// answer back (not count it as on chain) and send its output again, once.
+#[tokio::test]
+async fn a_reorg_removing_only_our_answer_has_it_sent_again() {
+    let chain = TestChain::start().await;
+    let node = registered_node_with(&chain, GAS_KEY, NodeOptions::default()).await;
+    let (_, job) = slow_job_started(&chain, &node, b"kept", DEADLINE_MS).await;
+    let before_answer = snapshot(&chain).await;
+    // Settled: the transaction sender no longer follows it, so only the scheduler can resend.
+    wait_until(Duration::from_secs(30), "the first answer settled", || async {
+        node.logs().contains("Output submitted on chain.")
+    })
+    .await;
+    assert_eq!(responded_count(&chain, job).await, 1);
+    revert(&chain, before_answer).await;
+    assert_eq!(responded_count(&chain, job).await, 0, "our answer is gone");
+    // A block of the new chain: the listener sees the replaced height and reports the fork.
+    rpc(&chain, "evm_mine", serde_json::json!([])).await;
+    assert!(
+        poll_until(Duration::from_secs(30), || async {
+            responded_count(&chain, job).await == 1
+        })
+        .await,
+        "not answered again: {}",
+        node.logs()
+    );
+    // Give a duplicate every chance to appear before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(responded_count(&chain, job).await, 1, "{}", node.logs());
+    assert!(
+        node.logs()
+            .contains("The block holding our answer was replaced; sending the output again."),
+        "{}",
+        node.logs()
+    );
 }
