@@ -108,9 +108,11 @@ async fn a_reorg_removing_only_our_answer_has_it_sent_again() {
     let (_, job) = slow_job_started(&chain, &node, b"kept", DEADLINE_MS).await;
     let before_answer = snapshot(&chain).await;
     // Settled: the transaction sender no longer follows it, so only the scheduler can resend.
-    wait_until(Duration::from_secs(30), "the first answer settled", || async {
-        node.logs().contains("Output submitted on chain.")
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the first answer settled",
+        || async { node.logs().contains("Output submitted on chain.") },
+    )
     .await;
     assert_eq!(responded_count(&chain, job).await, 1);
     revert(&chain, before_answer).await;

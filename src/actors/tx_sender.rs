@@ -52,7 +52,7 @@ use crate::messages::tx::{
 use crate::metrics::Metrics;
 use crate::metrics_chain::TxFailure;
 use follow::{Purpose, Snapshot};
-use prepare::{prepare, send_at, FeeCache, Prepared, Request};
+use prepare::{prepare, send_at, Prepared, Priced, Request};
 
 /// Retries of the nonce query after the first try (Marlin: 1 + 3, 5/25/125 ms).
 const NONCE_RETRIES: u32 = 3;
@@ -79,8 +79,8 @@ pub struct TxSender {
     resync_due: bool,
     /// Submissions being prepared (not sent yet); shared with their preparation tasks.
     preparing: Arc<AtomicUsize>,
-    /// The last fee offer, shared by concurrent preparations.
-    fees: Arc<FeeCache>,
+    /// The last fee offer a node accepted, handed to preparations while fresh.
+    fees: Option<Priced>,
     /// The head block number as the last follow round read it.
     head: Option<u64>,
     /// An extra check after a send is scheduled.
@@ -135,7 +135,7 @@ impl TxSender {
             checking: false,
             resync_due: false,
             preparing: Arc::default(),
-            fees: Arc::default(),
+            fees: None,
             head: None,
             first_check_due: false,
             metrics,
@@ -223,11 +223,12 @@ impl TxSender {
             data,
             anchor,
             cap: self.fee_cap,
+            fees: self.fees.filter(Priced::is_fresh),
         };
         let preparing = Preparing::start(&self.preparing);
-        let (rpc, fees) = (self.rpc.clone(), Arc::clone(&self.fees));
+        let rpc = self.rpc.clone();
         Box::pin(async move {
-            let prepared = prepare(rpc, fees, request).await?;
+            let prepared = prepare(rpc, request).await?;
             let sent = address.send(SendPrepared(prepared)).await;
             drop(preparing);
             sent.map_err(|_| TxError::Abandoned)?
@@ -248,7 +249,7 @@ impl TxSender {
         let resync_floor = self
             .resync_due
             .then(|| self.above_pending(wallet.address()));
-        let (rpc, cache, cap) = (self.rpc.clone(), Arc::clone(&self.fees), self.fee_cap);
+        let (rpc, cap) = (self.rpc.clone(), self.fee_cap);
         let anchor = prepared.anchor;
         let send = async move {
             let from = wallet.address();
@@ -259,20 +260,24 @@ impl TxSender {
                     Err(error) => return (wallet, Err(SubmitError::Query(error))),
                 }
             }
-            let mut result = send_at(&rpc, &wallet, &draft, prepared.fees, &cache, cap).await;
+            let mut result = send_at(&rpc, &wallet, &draft, prepared.fees, cap).await;
             if let Err(SubmitError::Rpc(TxErrorKind::NonceTooLow)) = result {
                 // Someone else used the key: resynchronise from `pending` once and retry.
                 if let Ok(chain_nonce) = rpc.pending_nonce(from).await {
                     draft.nonce = chain_nonce;
-                    result = send_at(&rpc, &wallet, &draft, prepared.fees, &cache, cap).await;
+                    result = send_at(&rpc, &wallet, &draft, prepared.fees, cap).await;
                 }
             }
             (wallet, result.map(|(fees, hash)| (draft, fees, hash)))
         };
         Box::pin(send.into_actor(self).map(move |(wallet, result), act, ctx| {
-            let (draft, fees, tx_hash) = result.inspect_err(|_| {
+            let (draft, priced, tx_hash) = result.inspect_err(|_| {
                 act.metrics.chain.failed(TxFailure::SendFailed);
             })?;
+            if act.fees.is_none_or(|last| last.at < priced.at) {
+                act.fees = Some(priced);
+            }
+            let fees = priced.fees;
             let key = (draft.from, draft.nonce);
             act.resync_due = false;
             // A rotation while we were sending wins; the old key's transaction is still followed.

@@ -4,12 +4,12 @@
 //! trip in all. Then, holding the nonce, [`send_at`] signs and sends (one more call; a fee
 //! refusal re-prices once).
 //!
-//! Fees are shared through a [`FeeCache`]: one `eth_feeHistory` answers every transaction
-//! priced within [`FEE_TTL`] (a burst of twenty is priced about once). A base fee that jumped
-//! meanwhile makes the node refuse the offer as too low, and the refusal re-prices from the
-//! chain, so a stale cache costs one extra call, never a stuck transaction.
+//! Fees are shared: the actor keeps the last offer a node accepted ([`Priced`]) and hands it
+//! to every preparation within [`FEE_TTL`] of its pricing, so one `eth_feeHistory` serves the
+//! submissions that follow (only those started together before any was priced ask each). A
+//! base fee that jumped meanwhile makes the node refuse the offer as too low, and the refusal
+//! re-prices from the chain, so a stale offer costs one extra call, never a stuck transaction.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ pub(super) struct Prepared {
     pub(super) to: Address,
     pub(super) data: Vec<u8>,
     pub(super) gas: u64,
-    pub(super) fees: Fees,
+    pub(super) fees: Priced,
     /// The job's block, for outputs; followed until settled.
     pub(super) anchor: Option<JobAnchor>,
 }
@@ -48,35 +48,17 @@ impl Prepared {
     }
 }
 
-/// The last fee offer and when it was priced, shared by every preparation. The lock is never
-/// held across a query: callers that miss together each ask (a few calls at a burst's start,
-/// none after), and an RPC outage costs each caller one timeout, not a queue of them.
-#[derive(Debug, Default)]
-pub(super) struct FeeCache {
-    last: std::sync::Mutex<Option<(Instant, Fees)>>,
+/// A fee offer and when it was priced.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Priced {
+    pub(super) at: Instant,
+    pub(super) fees: Fees,
 }
 
-impl FeeCache {
-    /// The cached offer if fresh, else a new one.
-    pub(super) async fn get(&self, rpc: &ChainRpc, cap: u128) -> Result<Fees, SubmitError> {
-        let cached = *self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match cached {
-            Some((priced, fees)) if priced.elapsed() < FEE_TTL => Ok(fees),
-            _ => self.refresh(rpc, cap).await,
-        }
-    }
-
-    /// A fresh offer from the chain, remembered for the next callers.
-    pub(super) async fn refresh(&self, rpc: &ChainRpc, cap: u128) -> Result<Fees, SubmitError> {
-        let fees = rpc.next_fees(cap).await?;
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), fees));
-        Ok(fees)
+impl Priced {
+    /// Whether it may still be offered.
+    pub(super) fn is_fresh(&self) -> bool {
+        self.at.elapsed() < FEE_TTL
     }
 }
 
@@ -88,21 +70,20 @@ pub(super) struct Request {
     pub(super) data: Vec<u8>,
     pub(super) anchor: Option<JobAnchor>,
     pub(super) cap: u128,
+    /// The actor's last offer if still fresh; priced here otherwise.
+    pub(super) fees: Option<Priced>,
 }
 
 /// Checks the anchor, simulates, estimates and prices at once. Errors in order of meaning:
 /// an orphaned job first, then the simulation's revert (with its data), then the rest.
-pub(super) async fn prepare(
-    rpc: ChainRpc,
-    fees: Arc<FeeCache>,
-    request: Request,
-) -> Result<Prepared, SubmitError> {
+pub(super) async fn prepare(rpc: ChainRpc, request: Request) -> Result<Prepared, SubmitError> {
     let Request {
         from,
         to,
         data,
         anchor,
         cap,
+        fees,
     } = request;
     let canonical = async {
         match anchor {
@@ -114,7 +95,7 @@ pub(super) async fn prepare(
         canonical,
         rpc.simulate(from, to, &data),
         rpc.estimate(from, to, &data),
-        fees.get(&rpc, cap),
+        price(&rpc, fees, cap),
     );
     if !canonical? {
         return Err(SubmitError::Orphaned);
@@ -129,26 +110,41 @@ pub(super) async fn prepare(
     })
 }
 
+/// `cached` if given, else a fresh offer from the chain.
+async fn price(rpc: &ChainRpc, cached: Option<Priced>, cap: u128) -> Result<Priced, SubmitError> {
+    match cached {
+        Some(priced) => Ok(priced),
+        None => Ok(Priced {
+            fees: rpc.next_fees(cap).await?,
+            at: Instant::now(),
+        }),
+    }
+}
+
 /// Signs and sends `draft` at `fees`; on a fee refusal (a base fee spike since pricing)
 /// re-prices once from the chain and outbids the refused offer.
 pub(super) async fn send_at(
     rpc: &ChainRpc,
     wallet: &GasWallet,
     draft: &Draft,
-    fees: Fees,
-    cache: &FeeCache,
+    priced: Priced,
     cap: u128,
-) -> Result<(Fees, TxHash), SubmitError> {
-    match rpc.send_draft(wallet, draft, fees).await {
+) -> Result<(Priced, TxHash), SubmitError> {
+    match rpc.send_draft(wallet, draft, priced.fees).await {
         Err(SubmitError::Rpc(TxErrorKind::FeeTooLow)) => {
-            let fresh = cache.refresh(rpc, cap).await?;
-            let fees = fees
+            let fresh = rpc.next_fees(cap).await?;
+            let fees = priced
+                .fees
                 .bumped(fresh, cap)
                 .ok_or(SubmitError::Rpc(TxErrorKind::FeeTooLow))?;
             let hash = rpc.send_draft(wallet, draft, fees).await?;
-            Ok((fees, hash))
+            let repriced = Priced {
+                at: Instant::now(),
+                fees,
+            };
+            Ok((repriced, hash))
         }
         Err(error) => Err(error),
-        Ok(hash) => Ok((fees, hash)),
+        Ok(hash) => Ok((priced, hash)),
     }
 }

@@ -231,7 +231,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().mode {
             Mode::Direct(direct) => direct.load,
-            Mode::Chain(_) => unreachable!("parsed as direct"),
+            Mode::Chain(_) | Mode::Burst(_) => unreachable!("parsed as direct"),
         }
     }
 
@@ -263,5 +263,14 @@ mod tests {
             .plan()
             .unwrap();
         assert_eq!((plan.duration, plan.requests), (None, Some(7)));
+    }
+
+    #[test]
+    fn a_burst_defaults_to_twenty_jobs_and_three_rounds() {
+        let argv = ["loadgen", "burst", "--node-url", "http://127.0.0.1:1"];
+        let Mode::Burst(burst) = Cli::try_parse_from(argv).unwrap().mode else {
+            unreachable!("parsed as burst")
+        };
+        assert_eq!((burst.size, burst.rounds), (20, 3));
     }
 }
