@@ -5,7 +5,8 @@
 //!
 //! Owns anvil's mining switch for the burst (`evm_setAutomine` off while the createJobs are
 //! sent, one `evm_mine`, automine back on so the node's submissions are mined at once); sends
-//! createJob from the user's key and direct runs to the node; writes a small JSON report.
+//! createJob from the user's key and direct runs to the node; writes a small JSON report with
+//! the node's own phase means over the measured rounds ([`phases`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::chain::{self, ChainModeError, ChainTarget};
 use crate::cli::BurstArgs;
 use crate::direct::{DirectError, DirectTarget};
 use crate::load::{Failure, Outcome, Target};
+use crate::phases::{self, PhaseMean};
 
 /// A burst that could not be measured.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,8 @@ struct BurstReport {
     median_chain_ms: f64,
     /// median chain ÷ median direct.
     ratio: f64,
+    /// The node's phase means over the measured rounds (empty without `/metrics`).
+    phases: Vec<PhaseMean>,
 }
 
 /// Runs one warm-up round and `args.rounds` measured ones, prints the summary and writes the
@@ -77,6 +81,11 @@ pub(crate) async fn run(args: &BurstArgs) -> Result<(), BurstError> {
         "Burst: warm-up round."
     );
     round(&target, &direct, args.size).await?;
+    let metrics = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(DirectError::Client)?;
+    let before = phases::scrape(&metrics, &args.node_url).await;
     let mut rounds = Vec::with_capacity(args.rounds);
     for index in 0..args.rounds {
         let measured = round(&target, &direct, args.size).await?;
@@ -88,6 +97,11 @@ pub(crate) async fn run(args: &BurstArgs) -> Result<(), BurstError> {
         );
         rounds.push(measured);
     }
+    let after = phases::scrape(&metrics, &args.node_url).await;
+    let phases = match (before, after) {
+        (Some(before), Some(after)) => phases::means(&before, &after),
+        _ => Vec::new(),
+    };
     let median_direct_ms = median(rounds.iter().map(|round| round.direct_ms));
     let median_chain_ms = median(rounds.iter().map(|round| round.chain_ms));
     let report = BurstReport {
@@ -97,6 +111,7 @@ pub(crate) async fn run(args: &BurstArgs) -> Result<(), BurstError> {
         median_direct_ms,
         median_chain_ms,
         ratio: median_chain_ms / median_direct_ms.max(f64::MIN_POSITIVE),
+        phases,
     };
     let out = args
         .chain
@@ -107,12 +122,18 @@ pub(crate) async fn run(args: &BurstArgs) -> Result<(), BurstError> {
     write(&out, &report)?;
     info!(report = %out.display(), "Report written.");
     // The summary is the command's output, on stdout like the other modes' summary.
-    let summary = format!(
+    let mut summary = format!(
         "burst of {}: direct {median_direct_ms:.1} ms, chain {median_chain_ms:.1} ms (median of {}), chain/direct {:.2}\n",
         report.size,
         report.rounds.len(),
         report.ratio
     );
+    for phase in &report.phases {
+        summary.push_str(&format!(
+            "  phase {:<14} mean {:>9.2} ms over {} jobs\n",
+            phase.phase, phase.mean_ms, phase.count
+        ));
+    }
     std::io::Write::write_all(&mut std::io::stdout().lock(), summary.as_bytes()).map_err(|source| {
         BurstError::Write {
             path: PathBuf::from("stdout"),

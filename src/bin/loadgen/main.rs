@@ -8,7 +8,8 @@
 //! - [`workloads`]: the JavaScript jobs (trivial, cpu, memory, large-output) and their checks.
 //! - [`load`]: the open and closed loops, generic over a [`load::Target`].
 //! - [`direct`]: the `POST /api/serverless` target.
-//! - [`burst`]: N jobs in one block against the same N direct runs, in one run.
+//! - [`burst`]: N jobs in one block against the same N direct runs, in one run; [`phases`]:
+//!   the node's phase means over them.
 //! - [`chain`]: the `Jobs.createJob` → `JobResponded` target; [`watcher`] matches the answers.
 //! - [`contracts`]: the user's side of the chain (client, deployment, code upload, fees).
 //! - [`recorder`]: histograms, counts and raw points; [`report`]: the JSON and the summary;
@@ -20,6 +21,7 @@ mod cli;
 mod contracts;
 mod direct;
 mod load;
+mod phases;
 mod plots;
 mod progress;
 mod recorder;
