@@ -50,8 +50,12 @@ pub enum Phase {
     Settle,
     /// From acceptance to the outcome (signing excluded).
     EndToEnd,
-    /// A chain job's signed output handed to `TxSender` → its transaction seen included.
+    /// A chain job's signed output handed to `TxSender` → its transaction in the pool
+    /// (prepared, and sent in nonce order behind the others).
     Submission,
+    /// That transaction in the pool → seen included (a check 100 ms after a send, then
+    /// every second): with `Submission`, submission → inclusion.
+    Inclusion,
 }
 
 /// Labels of a phase.

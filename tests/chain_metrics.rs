@@ -1,7 +1,7 @@
 //! The chain and transaction metrics end to end: a registered node on anvil answers a chain
 //! job, and its `/metrics` then shows the head it follows, the job in its book, the output's
 //! transaction sent and settled (none pending, none failed), the gas account's nonce and
-//! balance, the checkpoint, and the submission phase timed once.
+//! balance, the checkpoint, and the submission and inclusion phases timed once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,6 +38,7 @@ async fn a_chain_job_shows_in_the_chain_and_tx_metrics() {
         sample(metrics, "executor_tx_pending") == Some(0.0)
             && sample(metrics, "executor_chain_checkpoint_block").unwrap_or(0.0) > 0.0
             && metrics.contains(r#"executor_job_phase_seconds_count{phase="Submission"} 1"#)
+            && metrics.contains(r#"executor_job_phase_seconds_count{phase="Inclusion"} 1"#)
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let metrics = loop {

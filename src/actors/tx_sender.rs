@@ -61,7 +61,7 @@ const NONCE_RETRY_BASE: Duration = Duration::from_millis(5);
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 /// An extra check this soon after a send, so a chain that mines at once (anvil, fast L2s)
 /// has the inclusion reported without waiting for the next tick.
-const FIRST_CHECK: Duration = Duration::from_millis(200);
+const FIRST_CHECK: Duration = Duration::from_millis(100);
 
 /// The gas account's owner.
 #[derive(Debug)]

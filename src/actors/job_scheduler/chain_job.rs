@@ -68,7 +68,7 @@ pub(super) struct OutputJob {
     /// Set by the scheduler when the output is no longer wanted: ours is on chain, or the
     /// job's block was replaced (a re-created job with the same id is a new job).
     pub(super) cancel: Arc<AtomicBool>,
-    /// Where the submission phase (hand-over to `TxSender` → inclusion) is timed.
+    /// Where the submission and inclusion phases are timed.
     pub(super) metrics: Arc<Metrics>,
 }
 
@@ -172,7 +172,8 @@ async fn submit(
         let pause = match links.submit.send(submit).await {
             Ok(Ok(submitted)) => {
                 backoff.reset();
-                return follow(job, submitted, fresh_until, handed).await;
+                job.metrics.phase(Phase::Submission, handed.elapsed());
+                return follow(job, submitted, fresh_until).await;
             }
             Ok(Err(TxError::NoGasKey)) => {
                 if !std::mem::replace(&mut noted.key, true) {
@@ -209,20 +210,15 @@ async fn submit(
     }
 }
 
-/// Waits for a sent call's inclusion, at most until the signature grows too old. `handed`:
-/// when the output went to `TxSender`, the start of the submission phase.
-async fn follow(
-    job: &OutputJob,
-    submitted: Submitted,
-    fresh_until: Instant,
-    handed: Instant,
-) -> Step {
+/// Waits for a sent call's inclusion, at most until the signature grows too old.
+async fn follow(job: &OutputJob, submitted: Submitted, fresh_until: Instant) -> Step {
+    let sent = Instant::now();
     let job_id = job.job_id;
     let tx_hash = submitted.tx_hash;
     let until = job.answer_by.min(fresh_until);
     match tokio::time::timeout_at(until, submitted.included).await {
         Ok(Ok(Ok(hash))) => {
-            job.metrics.phase(Phase::Submission, handed.elapsed());
+            job.metrics.phase(Phase::Inclusion, sent.elapsed());
             let error_code = job.execution.outcome.error_code();
             info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.");
             Step::Done
