@@ -136,4 +136,14 @@ async fn a_reorg_removing_only_our_answer_has_it_sent_again() {
         "{}",
         node.logs()
     );
+    let (_, metrics) = node.get("/metrics").await;
+    assert!(
+        metrics.contains(r#"executor_chain_listener_reconnects_total{cause="Reorg"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("executor_chain_reorgs_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("executor_tx_sent_total 2\n"), "{metrics}");
 }
