@@ -3,12 +3,13 @@
 # contracts, a node configured and registered by its owner (the same steps as scripts/demo.sh,
 # shared through scripts/lib/node.sh), then the `loadgen` binary with the arguments given.
 #
-# usage: scripts/loadgen.sh [--dev] [--node-config JSON] direct|chain [loadgen flags...]
+# usage: scripts/loadgen.sh [--dev] [--node-config JSON] direct|chain|burst [loadgen flags...]
 #   scripts/loadgen.sh direct --concurrency 4 --duration 10s
 #   scripts/loadgen.sh direct --rate 20 --warmup 2s --duration 30s --workload cpu
 #   scripts/loadgen.sh chain --rate 2 --duration 10s
+#   scripts/loadgen.sh burst --size 20 --rounds 5
 #   scripts/loadgen.sh --node-config '{"job_capacity": 8}' direct --rate 50 --duration 20s
-# The script fills in --node-url (direct), --rpc-url, --deployment and a funded --key (anvil's
+# The script fills in --node-url (direct, burst), --rpc-url, --deployment and a funded --key (anvil's
 # development key #3; the node pays gas with #2). Release builds unless --dev. The report and
 # its two SVG plots go to results/ unless --out is given; logs to .loadgen/{anvil,node}.log.
 # Everything listens on 127.0.0.1 and is stopped by PID on exit and on Ctrl-C. Needs root (the
@@ -33,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 MODE=${1:-}
-[[ "$MODE" == direct || "$MODE" == chain ]] || { usage; die "the first argument must be direct or chain"; }
+[[ "$MODE" == direct || "$MODE" == chain || "$MODE" == burst ]] || { usage; die "the first argument must be direct, chain or burst"; }
 shift
 jq -e 'type == "object"' <<<"$NODE_CONFIG" >/dev/null 2>&1 || die "--node-config must be a JSON object"
 
@@ -62,5 +63,5 @@ wait_for 30 "the node to see its registration" node_registered || die "the node 
 echo "loadgen.sh: anvil $ETH_RPC_URL, node $NODE (enclave $ENCLAVE) registered; logs in $WORK" >&2
 
 ARGS=(--rpc-url "$ETH_RPC_URL" --deployment "$WORK/deploy.json" --key "$USER_KEY")
-[[ "$MODE" == direct ]] && ARGS+=(--node-url "$NODE")
+[[ "$MODE" == direct || "$MODE" == burst ]] && ARGS+=(--node-url "$NODE")
 "$BIN_DIR/loadgen" "$MODE" "${ARGS[@]}" "$@"

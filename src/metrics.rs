@@ -6,6 +6,7 @@
 //! Families are atomics, not actor state: counting never waits on an actor. Labels are bounded
 //! enums ([`labels`]), never a job id or a hash.
 
+pub mod chain;
 mod jobs;
 pub mod labels;
 pub mod pools;
@@ -25,6 +26,8 @@ pub struct Metrics {
     jobs: jobs::JobMetrics,
     pools: PoolMetrics,
     ready: Gauge,
+    /// Chain and transaction metrics (`metrics/chain.rs`).
+    pub chain: crate::metrics::chain::ChainMetrics,
 }
 
 impl Default for Metrics {
@@ -39,11 +42,13 @@ impl Default for Metrics {
             ready.clone(),
         );
         registry.register_collector(Box::new(process::ProcessCollector));
+        let chain = crate::metrics::chain::ChainMetrics::register(&mut registry);
         Self {
             registry,
             jobs,
             pools,
             ready,
+            chain,
         }
     }
 }

@@ -133,11 +133,13 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     let signer = Signer::start_in_arbiter(&signer_arbiter.handle(), move |_| signer);
 
     let rpc = ChainRpc::new(&config.chain.http_rpc_url, config.chain.rpc_timeout)?;
+    let metrics = Arc::new(Metrics::default());
     let tx_sender = TxSender::new(
         rpc.clone(),
         config.chain.chain_id,
         config.chain.jobs,
         config.chain.max_fee_cap_wei,
+        Arc::clone(&metrics),
     )
     .start();
     let setup = NodeSetup::new(NodeSetupParts {
@@ -154,7 +156,6 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     })
     .start();
 
-    let metrics = Arc::new(Metrics::default());
     let chain_links = ChainLinks {
         enclave: identity.address,
         signer: signer.clone().recipient(),
@@ -179,7 +180,10 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     let listener_status = sink.status.clone();
     let chain = config.chain.clone();
     let enclave = identity.address;
-    let chain_listener = Supervisor::start(move |_| ChainListener::new(&chain, rpc, enclave, sink));
+    let listener_metrics = Arc::clone(&metrics);
+    let chain_listener = Supervisor::start(move |_| {
+        ChainListener::new(&chain, rpc, enclave, sink, listener_metrics)
+    });
     Ok(Handles {
         http: HttpState {
             setup,

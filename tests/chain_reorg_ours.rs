@@ -146,4 +146,12 @@ async fn a_reorg_removing_only_our_answer_gets_it_sent_again() {
         "the removal was noticed:\n{}",
         node.logs()
     );
+    let (_, metrics) = node.get("/metrics").await;
+    for counted in [
+        "executor_chain_listener_reconnects_total{cause=\"reorg\"} 1\n",
+        "executor_chain_reorgs_total 1\n",
+        "executor_tx_sent_total 2\n",
+    ] {
+        assert!(metrics.contains(counted), "{counted} in:\n{metrics}");
+    }
 }

@@ -18,22 +18,6 @@ use common::contracts::upload_code;
 use common::*;
 use serde_json::json;
 
-/// Chain and transaction metrics exported by the chain listener and the transaction sender.
-/// The lead reconciles this list at merge: a name here the node exports is checked as such.
-const CHAIN_METRICS: &[&str] = &[
-    "executor_chain_head_block",
-    "executor_chain_head_seen_timestamp_seconds",
-    "executor_chain_listener_reconnects_total",
-    "executor_chain_reorgs_total",
-    "executor_chain_jobs_tracked",
-    "executor_tx_pending",
-    "executor_tx_oldest_pending_blocks",
-    "executor_tx_bumped_total",
-    "executor_tx_dropped_total",
-    "executor_tx_failed_total",
-    "executor_gas_balance_wei",
-];
-
 const ECHO: &str =
     "export default { async fetch(request) { return new Response(await request.text()); } };";
 
@@ -201,7 +185,7 @@ async fn prometheus_scrapes_job_counters_and_phase_histograms_from_a_real_node()
 }
 
 /// Every `executor_*` / `process_*` metric named by the dashboard's expressions and by the alert
-/// rules is exported by the node (`text`, after jobs ran) or listed in [`CHAIN_METRICS`].
+/// rules is exported by the node (`text`, after jobs ran).
 fn dashboards_and_alerts_name_only_exported_metrics(text: &str) {
     let exported = exported_names(text);
     for name in [
@@ -234,7 +218,7 @@ fn dashboards_and_alerts_name_only_exported_metrics(text: &str) {
     }
     let unknown: Vec<_> = named
         .iter()
-        .filter(|name| !exported.contains(*name) && !CHAIN_METRICS.contains(&name.as_str()))
+        .filter(|name| !exported.contains(*name))
         .collect();
     assert!(unknown.is_empty(), "named but not exported: {unknown:?}");
     let panels_cover = |prefix: &str| named.iter().any(|name| name.starts_with(prefix));

@@ -17,12 +17,14 @@
 //! memory only, so jobs seen before a crash (their outputs lost with the process, their timeout
 //! reports not sent yet) are delivered again; what is done already is recognised from the
 //! `JobResponded` logs read with them. Its [`ListenerStatus`] tells `GET /ready` whether it is
-//! connected.
+//! connected; it counts heads, reconnects, reorgs and the checkpoint into the shared
+//! `ChainMetrics`.
 
 mod feed;
 mod status;
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, ActorContext, AsyncContext, Context, Recipient, StreamHandler, Supervised};
@@ -41,6 +43,8 @@ use crate::messages::chain::{ExecutorDeregistered, ExecutorRegistered};
 use crate::messages::jobs::{
     ChainJobCreated, ChainJobResponded, ChainReorged, LogBlock, ServingChanged,
 };
+use crate::metrics::chain::ReconnectCause;
+use crate::metrics::Metrics;
 use feed::{run_feed, FeedItem, FeedSettings, Head, Resume};
 pub use status::ListenerStatus;
 
@@ -96,7 +100,13 @@ pub struct ChainListener {
 impl ChainListener {
     /// A listener for `enclave` on the configured contracts, resuming from the saved
     /// checkpoint if there is one.
-    pub fn new(chain: &ChainConfig, rpc: ChainRpc, enclave: Address, sink: ChainSink) -> Self {
+    pub fn new(
+        chain: &ChainConfig,
+        rpc: ChainRpc,
+        enclave: Address,
+        sink: ChainSink,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let store = CheckpointStore::new(&chain.state_dir);
         let saved = match store.load() {
             Ok(saved) => saved,
@@ -123,6 +133,7 @@ impl ChainListener {
                 enclave,
                 connect_timeout: chain.rpc_timeout,
                 head_timeout: chain.head_timeout,
+                metrics,
             },
             rpc,
             sink,
@@ -167,6 +178,7 @@ impl ChainListener {
             "Block hash changed: chain reorganisation; re-reading from the fork."
         );
         self.reconnect_now = true;
+        self.settings.metrics.chain.reconnect(ReconnectCause::Reorg);
         ctx.stop();
     }
 
@@ -177,6 +189,7 @@ impl ChainListener {
         {
             return self.suspect_reorg(block, ctx);
         }
+        self.settings.metrics.chain.head(head.number);
         // Logs of a block arrive with it; a newer head means the blocks below are complete.
         self.checkpoint.advance_to(head.number);
         self.dirty = true;
@@ -271,6 +284,7 @@ impl ChainListener {
             fork,
             "Blocks from the fork on were replaced; their jobs are re-read."
         );
+        self.settings.metrics.chain.reorg();
         self.checkpoint.rewind_to(fork);
         self.seen.retain(|position| position.block_number < fork);
         self.seen_order
@@ -298,7 +312,11 @@ impl ChainListener {
             return;
         }
         match self.store.save(&self.checkpoint) {
-            Ok(()) => self.dirty = false,
+            Ok(()) => {
+                self.dirty = false;
+                let done = self.checkpoint.next_block.saturating_sub(1);
+                self.settings.metrics.chain.checkpoint(done);
+            }
             Err(error) => warn!(%error, "Chain checkpoint not saved; will retry."),
         }
     }

@@ -95,6 +95,7 @@ pub struct JobScheduler {
 impl JobScheduler {
     /// Slots and the direct queue as `capacity` says.
     pub fn new(links: SchedulerLinks, capacity: Capacity) -> Self {
+        let tracked = links.metrics.chain.jobs_tracked();
         Self {
             links,
             chain_slots: Arc::new(Semaphore::new(capacity.chain)),
@@ -105,7 +106,7 @@ impl JobScheduler {
             chain_running: 0,
             next_job: 0,
             serving: false,
-            chain_jobs: TrackedJobs::default(),
+            chain_jobs: TrackedJobs::counted(tracked),
         }
     }
 
@@ -248,15 +249,17 @@ impl Handler<ChainJobCreated> for JobScheduler {
             match result {
                 Err(ScheduleError::Cancelled) => {}
                 Ok(execution) => {
+                    let anchor = JobAnchor {
+                        number: block.number,
+                        hash: block.hash,
+                    };
                     let output = OutputJob {
                         job_id,
-                        anchor: JobAnchor {
-                            number: block.number,
-                            hash: block.hash,
-                        },
+                        anchor,
                         execution,
                         answer_by,
                         wanted,
+                        metrics: Arc::clone(&act.links.metrics),
                     };
                     ctx.spawn(chain_job::report_output(links, output).into_actor(act));
                 }

@@ -1,50 +1,67 @@
 //! `TxSender` owns the gas key and its nonce, sends the node's transactions and follows each
 //! one until it settles.
 //!
-//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`], [`ResyncNonce`]. Sends: JSON-RPC calls through
-//! [`ChainRpc`]; answers each sent transaction's [`Submitted::included`] once it settles.
-//! Invariants: the only holder of the gas key and the only owner of its nonce; sends are atomic
-//! (one nonce each, in order), while following is not, so one slow transaction never blocks
-//! the others. Every tick each pending transaction is checked (`follow`): mined, nonce taken by
-//! someone else, dropped (re-broadcast), or pending too long (fees bumped by at least 12.5 %,
-//! up to the cap; replaced by a cancellation if the call would now revert). A rotation takes
-//! effect only after the new key's `pending` nonce is known; transactions sent with the old
-//! key are still followed to the end. After a reorg ([`ResyncNonce`]) the nonce is taken from
-//! the chain again, since the new chain may have lost our transactions (`resync`).
+//! Receives: [`SetGasKey`], [`SubmitOutput`], [`ReportTimeout`], [`ResyncNonce`],
+//! [`PendingCount`]. Sends: JSON-RPC calls through [`ChainRpc`]; answers each sent
+//! transaction's [`Submitted::included`] once it settles; counts into [`ChainMetrics`].
+//! Invariants: the only holder of the gas key and the only owner of its nonce. A submission
+//! is prepared outside the actor's lock (job block still canonical, simulation, gas estimate,
+//! fees: one round trip, many submissions at once, `prepare`), then sent atomically (the nonce
+//! taken, signed, one `eth_sendRawTransaction`: nonces go out in order, one after another,
+//! while earlier ones are still pending). Following is not atomic either, so one slow
+//! transaction never blocks the others. Every tick each pending transaction is checked
+//! (`follow`, `settle`): mined, nonce taken by someone else, dropped (re-broadcast), or
+//! pending too long (fees bumped by at least 12.5 %, up to the cap; replaced by a
+//! cancellation if the call would now revert). A rotation takes effect only after the new
+//! key's `pending` nonce is known; transactions sent with the old key are still followed to
+//! the end. After a reorg ([`ResyncNonce`]) the nonce is taken from the chain again, since the
+//! new chain may have lost our transactions (`resync`).
+//!
+//! [`ChainMetrics`]: crate::metrics::chain::ChainMetrics
+//! [`ResyncNonce`]: crate::messages::tx::ResyncNonce
 
 mod follow;
+mod prepare;
 mod resync;
+mod settle;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, AtomicResponse, Context, Handler, ResponseActFuture,
-    WrapFuture,
+    Actor, ActorFutureExt, Addr, AsyncContext, AtomicResponse, Context, Handler, Message,
+    ResponseActFuture, ResponseFuture, WrapFuture,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::info;
 
 use crate::chain::ecdsa::address_of;
 use crate::chain::rpc::{with_retries, ChainRpc};
 use crate::chain::submit::{
-    is_deadline_not_over, slash_calldata, submit_output_calldata, Draft, JobAnchor, SubmitError,
+    is_deadline_not_over, slash_calldata, submit_output_calldata, JobAnchor, SubmitError,
 };
 use crate::chain::tx_errors::TxErrorKind;
 use crate::chain::wallet::GasWallet;
 use crate::domain::{Address, TxHash};
 use crate::messages::tx::{
-    ReportTimeout, ResyncNonce, SetGasKey, SubmitOutput, Submitted, TxError,
+    PendingCount, ReportTimeout, SetGasKey, SubmitOutput, Submitted, TxError,
 };
-use follow::{check, Finding, Purpose, Snapshot};
+use crate::metrics::chain::TxFailure;
+use crate::metrics::Metrics;
+use follow::{Purpose, Snapshot};
+use prepare::{prepare, send_at, Prepared, Priced, Request};
 
 /// Retries of the nonce query after the first try (Marlin: 1 + 3, 5/25/125 ms).
 const NONCE_RETRIES: u32 = 3;
 const NONCE_RETRY_BASE: Duration = Duration::from_millis(5);
 /// How often pending transactions are checked.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+/// An extra check this soon after a send, so a chain that mines at once (anvil, fast L2s)
+/// has the inclusion reported without waiting for the next tick.
+const FIRST_CHECK: Duration = Duration::from_millis(100);
 
 /// The gas account's owner.
 #[derive(Debug)]
@@ -60,6 +77,15 @@ pub struct TxSender {
     /// A reorg was reported and the chain's nonce not read yet: the next send reads it first,
     /// so nothing goes out into a gap the reorg left.
     resync_due: bool,
+    /// Submissions being prepared (not sent yet); shared with their preparation tasks.
+    preparing: Arc<AtomicUsize>,
+    /// The last fee offer a node accepted, handed to preparations while fresh.
+    fees: Option<Priced>,
+    /// The head block number as the last follow round read it.
+    head: Option<u64>,
+    /// An extra check after a send is scheduled.
+    first_check_due: bool,
+    metrics: Arc<Metrics>,
 }
 
 /// The installed gas key and the next nonce to use with it.
@@ -75,6 +101,8 @@ struct Pending {
     tx: Snapshot,
     waiter: Option<oneshot::Sender<Result<TxHash, TxError>>>,
     warned_at_cap: bool,
+    /// The head when it was sent (the next follow round's, if none was known yet).
+    sent_block: Option<u64>,
 }
 
 impl Pending {
@@ -90,7 +118,13 @@ impl Pending {
 impl TxSender {
     /// Starts without a gas key; `/mutable-config` installs one. Transactions go to `jobs`
     /// and never offer more than `fee_cap` wei per gas.
-    pub fn new(rpc: ChainRpc, chain_id: u64, jobs: Address, fee_cap: u128) -> Self {
+    pub fn new(
+        rpc: ChainRpc,
+        chain_id: u64,
+        jobs: Address,
+        fee_cap: u128,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             rpc,
             chain_id,
@@ -100,6 +134,11 @@ impl TxSender {
             pending: HashMap::new(),
             checking: false,
             resync_due: false,
+            preparing: Arc::default(),
+            fees: None,
+            head: None,
+            first_check_due: false,
+            metrics,
         }
     }
 }
@@ -129,6 +168,8 @@ impl Handler<SetGasKey> for TxSender {
                 let next_nonce = nonce.map_err(TxError::NonceUnavailable)?;
                 let wallet = Arc::new(GasWallet::new(msg.key, act.chain_id));
                 let replaced = act.account.replace(GasAccount { wallet, next_nonce });
+                act.metrics.chain.nonce(next_nonce);
+                act.refresh_balance();
                 info!(
                     gas_address = %address,
                     nonce = next_nonce,
@@ -141,51 +182,102 @@ impl Handler<SetGasKey> for TxSender {
     }
 }
 
+/// A prepared submission's turn to be sent (from the submission's own task to the actor).
+struct SendPrepared(Prepared);
+
+impl Message for SendPrepared {
+    type Result = Result<Submitted, TxError>;
+}
+
+/// Counts a submission as being prepared until dropped (sent, refused or abandoned).
+struct Preparing(Arc<AtomicUsize>);
+
+impl Preparing {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl TxSender {
-    /// Sends `data` to `Jobs` with the next nonce and starts following it. Atomic per call,
-    /// so nonces go out in order.
-    fn send_to_jobs(
+    /// Prepares a call to `Jobs` in its own task, outside the actor's lock, then queues it
+    /// for [`Self::send_prepared`].
+    fn submit(
         &mut self,
         data: Vec<u8>,
         anchor: Option<JobAnchor>,
+        address: Addr<Self>,
+    ) -> ResponseFuture<Result<Submitted, TxError>> {
+        let Some(account) = self.account.as_ref() else {
+            return Box::pin(std::future::ready(Err(TxError::NoGasKey)));
+        };
+        let request = Request {
+            from: account.wallet.address(),
+            to: self.jobs,
+            data,
+            anchor,
+            cap: self.fee_cap,
+            fees: self.fees.filter(Priced::is_fresh),
+        };
+        let preparing = Preparing::start(&self.preparing);
+        let rpc = self.rpc.clone();
+        Box::pin(async move {
+            let prepared = prepare(rpc, request).await?;
+            let sent = address.send(SendPrepared(prepared)).await;
+            drop(preparing);
+            sent.map_err(|_| TxError::Abandoned)?
+        })
+    }
+
+    /// Sends a prepared call with the next nonce and starts following it. Atomic per call,
+    /// so nonces go out in order.
+    fn send_prepared(
+        &mut self,
+        prepared: Prepared,
     ) -> ResponseActFuture<Self, Result<Submitted, TxError>> {
         let Some(account) = self.account.as_ref() else {
             return Box::pin(actix::fut::ready(Err(TxError::NoGasKey)));
         };
         let wallet = Arc::clone(&account.wallet);
-        let mut nonce = account.next_nonce;
+        let nonce = account.next_nonce;
         let resync_floor = self
             .resync_due
             .then(|| self.above_pending(wallet.address()));
-        let rpc = self.rpc.clone();
-        let jobs = self.jobs;
-        let cap = self.fee_cap;
+        let (rpc, cap) = (self.rpc.clone(), self.fee_cap);
+        let anchor = prepared.anchor;
         let send = async move {
             let from = wallet.address();
-            if let Some(anchor) = anchor {
-                match rpc.is_canonical(anchor).await {
-                    Ok(true) => {}
-                    Ok(false) => return (wallet, Err(SubmitError::Orphaned)),
-                    Err(error) => return (wallet, Err(error)),
-                }
-            }
+            let mut draft = prepared.draft(from, nonce);
             if let Some(floor) = resync_floor {
                 match rpc.pending_nonce(from).await {
-                    Ok(chain_nonce) => nonce = chain_nonce.max(floor),
+                    Ok(chain_nonce) => draft.nonce = chain_nonce.max(floor),
                     Err(error) => return (wallet, Err(SubmitError::Query(error))),
                 }
             }
-            let mut result = send_new(&rpc, &wallet, jobs, &data, nonce, cap).await;
+            let mut result = send_at(&rpc, &wallet, &draft, prepared.fees, cap).await;
             if let Err(SubmitError::Rpc(TxErrorKind::NonceTooLow)) = result {
                 // Someone else used the key: resynchronise from `pending` once and retry.
-                if let Ok(nonce) = rpc.pending_nonce(from).await {
-                    result = send_new(&rpc, &wallet, jobs, &data, nonce, cap).await;
+                if let Ok(chain_nonce) = rpc.pending_nonce(from).await {
+                    draft.nonce = chain_nonce;
+                    result = send_at(&rpc, &wallet, &draft, prepared.fees, cap).await;
                 }
             }
-            (wallet, result)
+            (wallet, result.map(|(fees, hash)| (draft, fees, hash)))
         };
-        Box::pin(send.into_actor(self).map(move |(wallet, result), act, _| {
-            let (draft, fees, tx_hash) = result?;
+        Box::pin(send.into_actor(self).map(move |(wallet, result), act, ctx| {
+            let (draft, priced, tx_hash) = result.inspect_err(|_| {
+                act.metrics.chain.failed(TxFailure::SendFailed);
+            })?;
+            if act.fees.is_none_or(|last| last.at < priced.at) {
+                act.fees = Some(priced);
+            }
+            let fees = priced.fees;
             let key = (draft.from, draft.nonce);
             act.resync_due = false;
             // A rotation while we were sending wins; the old key's transaction is still followed.
@@ -195,27 +287,46 @@ impl TxSender {
                 .filter(|account| account.wallet.address() == draft.from)
             {
                 account.next_nonce = account.next_nonce.max(draft.nonce + 1);
+                act.metrics.chain.nonce(account.next_nonce);
             }
             info!(%tx_hash, nonce = draft.nonce, max_fee = fees.max_fee, "Transaction sent.");
+            act.metrics.chain.sent();
             let (waiter, included) = oneshot::channel();
-            act.pending.insert(
-                key,
-                Pending {
-                    tx: Snapshot {
-                        wallet,
-                        draft,
-                        fees,
-                        hashes: vec![tx_hash],
-                        last_sent: Instant::now(),
-                        purpose: Purpose::Call,
-                        anchor,
-                    },
-                    waiter: Some(waiter),
-                    warned_at_cap: false,
-                },
-            );
+            let tx = Snapshot {
+                wallet,
+                draft,
+                fees,
+                hashes: vec![tx_hash],
+                last_sent: Instant::now(),
+                purpose: Purpose::Call,
+                anchor,
+            };
+            act.follow(key, tx, Some(waiter));
+            act.publish_pending();
+            if !std::mem::replace(&mut act.first_check_due, true) {
+                ctx.run_later(FIRST_CHECK, |act, ctx| {
+                    act.first_check_due = false;
+                    act.follow_pending(ctx);
+                });
+            }
             Ok(Submitted { tx_hash, included })
         }))
+    }
+
+    /// Starts following a sent transaction.
+    fn follow(
+        &mut self,
+        key: (Address, u64),
+        tx: Snapshot,
+        waiter: Option<oneshot::Sender<Result<TxHash, TxError>>>,
+    ) {
+        let pending = Pending {
+            tx,
+            waiter,
+            warned_at_cap: false,
+            sent_block: self.head,
+        };
+        self.pending.insert(key, pending);
     }
 
     /// The nonce above every transaction of `from` we still follow (0 if none).
@@ -227,183 +338,50 @@ impl TxSender {
             .max()
             .unwrap_or(0)
     }
-
-    /// Starts one round of checks unless the previous one is still running.
-    fn follow_pending(&mut self, ctx: &mut Context<Self>) {
-        if self.checking || self.pending.is_empty() {
-            return;
-        }
-        self.checking = true;
-        let rpc = self.rpc.clone();
-        let cap = self.fee_cap;
-        let snapshots: Vec<((Address, u64), Snapshot)> = self
-            .pending
-            .iter()
-            .map(|(key, pending)| (*key, pending.tx.clone()))
-            .collect();
-        let round = async move {
-            let checks = snapshots.into_iter().map(|(key, tx)| {
-                let rpc = rpc.clone();
-                async move { (key, check(rpc, tx, cap).await) }
-            });
-            futures::future::join_all(checks).await
-        };
-        ctx.spawn(round.into_actor(self).map(|findings, act, ctx| {
-            act.checking = false;
-            let mut forgotten = false;
-            for (key, finding) in findings {
-                forgotten |= act.apply(key, finding);
-            }
-            if forgotten {
-                // A nonce we held is free again: read the chain's, filling a gap if needed.
-                ctx.notify(ResyncNonce);
-            }
-        }));
-    }
-
-    /// Applies one check's finding; true if a pending transaction was forgotten without
-    /// being settled on chain (its nonce must be read again).
-    fn apply(&mut self, key: (Address, u64), finding: Finding) -> bool {
-        let Some(pending) = self.pending.get_mut(&key) else {
-            return false;
-        };
-        let nonce = key.1;
-        let settled = match finding {
-            Finding::Waiting => return false,
-            Finding::Unknown(error) => {
-                debug!(nonce, %error, "Could not check a pending transaction; next tick.");
-                return false;
-            }
-            Finding::Mined {
-                hash,
-                success: true,
-            } => Ok(hash),
-            Finding::Mined {
-                hash,
-                success: false,
-            } => {
-                warn!(%hash, nonce, "Transaction reverted on inclusion.");
-                Err(TxError::Submit(SubmitError::Reverted(None)))
-            }
-            Finding::NonceTaken => {
-                warn!(
-                    nonce,
-                    "Another transaction of the gas account took our nonce."
-                );
-                Err(TxError::NonceTaken)
-            }
-            Finding::Rebroadcast => {
-                info!(nonce, "Transaction dropped from the pool; sent again.");
-                return false;
-            }
-            Finding::Bumped { hash, fees } => {
-                info!(%hash, nonce, max_fee = fees.max_fee, priority = fees.priority, "Fees bumped.");
-                pending.replaced(hash, fees);
-                return false;
-            }
-            Finding::Cancelled { hash, fees, revert } => {
-                warn!(%hash, nonce, "Pending call would now revert; replaced by a cancellation.");
-                pending.replaced(hash, fees);
-                pending.tx.draft = pending.tx.draft.cancellation();
-                pending.tx.purpose = Purpose::Cancel;
-                if let Some(waiter) = pending.waiter.take() {
-                    let _ = waiter.send(Err(TxError::Submit(SubmitError::Reverted(revert))));
-                }
-                return false;
-            }
-            Finding::Orphaned { replacement } => {
-                let waiter = pending.waiter.take();
-                let forgotten = replacement.is_none();
-                match replacement {
-                    Some((hash, fees)) => {
-                        warn!(%hash, nonce, "Pending output's job was orphaned by a reorg; replaced by a cancellation.");
-                        pending.replaced(hash, fees);
-                        pending.tx.draft = pending.tx.draft.cancellation();
-                        pending.tx.purpose = Purpose::Cancel;
-                    }
-                    None => {
-                        warn!(
-                            nonce,
-                            "Output dropped by a reorg that orphaned its job; not sent again."
-                        );
-                        self.pending.remove(&key);
-                    }
-                }
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(Err(TxError::Submit(SubmitError::Orphaned)));
-                }
-                return forgotten;
-            }
-            Finding::AtCap => {
-                if !std::mem::replace(&mut pending.warned_at_cap, true) {
-                    warn!(
-                        nonce,
-                        max_fee = pending.tx.fees.max_fee,
-                        "Transaction pending at the fee cap (max_fee_cap_gwei)."
-                    );
-                }
-                return false;
-            }
-        };
-        if let Some(mut pending) = self.pending.remove(&key) {
-            if let Some(waiter) = pending.waiter.take() {
-                let _ = waiter.send(settled);
-            }
-        }
-        false
-    }
 }
 
-/// Prices, drafts (simulate + estimate) and sends a new transaction; on a fee refusal (a base
-/// fee spike between estimate and send) re-prices once.
-async fn send_new(
-    rpc: &ChainRpc,
-    wallet: &GasWallet,
-    to: Address,
-    data: &[u8],
-    nonce: u64,
-    cap: u128,
-) -> Result<(Draft, crate::chain::fees::Fees, TxHash), SubmitError> {
-    let from = wallet.address();
-    let draft = rpc.draft(from, to, data.to_vec(), nonce).await?;
-    let fees = rpc.next_fees(cap).await?;
-    match rpc.send_draft(wallet, &draft, fees).await {
-        Err(SubmitError::Rpc(TxErrorKind::FeeTooLow)) => {
-            let fresh = rpc.next_fees(cap).await?;
-            let fees = fees
-                .bumped(fresh, cap)
-                .ok_or(SubmitError::Rpc(TxErrorKind::FeeTooLow))?;
-            let hash = rpc.send_draft(wallet, &draft, fees).await?;
-            Ok((draft, fees, hash))
-        }
-        Err(error) => Err(error),
-        Ok(hash) => Ok((draft, fees, hash)),
+impl Handler<SendPrepared> for TxSender {
+    type Result = AtomicResponse<Self, Result<Submitted, TxError>>;
+
+    fn handle(&mut self, msg: SendPrepared, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.send_prepared(msg.0))
     }
 }
 
 impl Handler<SubmitOutput> for TxSender {
-    type Result = AtomicResponse<Self, Result<Submitted, TxError>>;
+    type Result = ResponseFuture<Result<Submitted, TxError>>;
 
-    fn handle(&mut self, msg: SubmitOutput, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(self.send_to_jobs(submit_output_calldata(&msg.call), Some(msg.anchor)))
+    fn handle(&mut self, msg: SubmitOutput, ctx: &mut Context<Self>) -> Self::Result {
+        let data = submit_output_calldata(&msg.call);
+        self.submit(data, Some(msg.anchor), ctx.address())
     }
 }
 
 impl Handler<ReportTimeout> for TxSender {
-    type Result = AtomicResponse<Self, Result<Option<Submitted>, TxError>>;
+    type Result = ResponseFuture<Result<Option<Submitted>, TxError>>;
 
-    fn handle(&mut self, msg: ReportTimeout, _: &mut Context<Self>) -> Self::Result {
-        let send = self.send_to_jobs(slash_calldata(msg.job_id), None);
-        AtomicResponse::new(Box::pin(send.map(|result, _, _| match result {
-            Ok(submitted) => Ok(Some(submitted)),
-            Err(TxError::Submit(SubmitError::Reverted(data)))
-                if is_deadline_not_over(data.as_deref()) =>
-            {
-                Err(TxError::NotDue)
+    fn handle(&mut self, msg: ReportTimeout, ctx: &mut Context<Self>) -> Self::Result {
+        let send = self.submit(slash_calldata(msg.job_id), None, ctx.address());
+        Box::pin(async move {
+            match send.await {
+                Ok(submitted) => Ok(Some(submitted)),
+                Err(TxError::Submit(SubmitError::Reverted(data)))
+                    if is_deadline_not_over(data.as_deref()) =>
+                {
+                    Err(TxError::NotDue)
+                }
+                // The simulation reverted: already reported or completed. Nothing to pay for.
+                Err(TxError::Submit(SubmitError::Reverted(_))) => Ok(None),
+                Err(error) => Err(error),
             }
-            // The simulation reverted: already reported or completed. Nothing to pay for.
-            Err(TxError::Submit(SubmitError::Reverted(_))) => Ok(None),
-            Err(error) => Err(error),
-        })))
+        })
+    }
+}
+
+impl Handler<PendingCount> for TxSender {
+    type Result = usize;
+
+    fn handle(&mut self, _: PendingCount, _: &mut Context<Self>) -> usize {
+        self.pending.len() + self.preparing.load(Ordering::Relaxed)
     }
 }

@@ -80,6 +80,17 @@ impl ChainRpc {
         Ok(self.bounded(call).await?.low_u64())
     }
 
+    /// The account's balance in the latest block, in wei (saturating at `u128::MAX`).
+    pub async fn balance(&self, account: Address) -> Result<u128, RpcError> {
+        let call = self.provider.get_balance(H160(account.0), None);
+        let wei = self.bounded(call).await?;
+        Ok(if wei > ethers::types::U256::from(u128::MAX) {
+            u128::MAX
+        } else {
+            wei.as_u128()
+        })
+    }
+
     /// The latest block number.
     pub async fn block_number(&self) -> Result<u64, RpcError> {
         Ok(self

@@ -186,19 +186,18 @@ impl ChainRpc {
         }
     }
 
-    /// Simulates `data` and estimates its gas (plus a buffer) at `nonce`.
-    pub async fn draft(
+    /// The gas limit for a call: the node's estimate plus a buffer. A call that reverts fails
+    /// here too, without the revert data [`Self::simulate`] gives.
+    pub async fn estimate(
         &self,
         from: Address,
         to: Address,
-        data: Vec<u8>,
-        nonce: u64,
-    ) -> Result<Draft, SubmitError> {
-        self.simulate(from, to, &data).await?;
+        data: &[u8],
+    ) -> Result<u64, SubmitError> {
         let request = Eip1559TransactionRequest::new()
             .from(H160(from.0))
             .to(H160(to.0))
-            .data(Bytes::from(data.clone()));
+            .data(Bytes::from(data.to_vec()));
         let estimate = self
             .bounded_provider(
                 self.provider()
@@ -207,13 +206,7 @@ impl ChainRpc {
             .await
             .map_err(SubmitError::Rpc)?;
         let gas = estimate.min(U256::from(u64::MAX / 2)).as_u64();
-        Ok(Draft {
-            from,
-            to,
-            data,
-            nonce,
-            gas: gas.saturating_add(gas * GAS_BUFFER_PERCENT / 100),
-        })
+        Ok(gas.saturating_add(gas * GAS_BUFFER_PERCENT / 100))
     }
 
     /// Signs `draft` with `fees` and sends it. A node that already has exactly this

@@ -45,6 +45,13 @@ pub struct ReportTimeout {
 #[rtype(result = "()")]
 pub struct ResyncNonce;
 
+/// How many transactions are not settled yet: being prepared, or sent and followed until
+/// included (outputs, timeout reports, cancellations, fillers). A graceful drain waits for 0,
+/// within its own deadline; the scheduler's outputs not yet handed over are not counted.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct PendingCount;
+
 /// A transaction in the pool, followed by `TxSender` until it is settled.
 #[derive(Debug)]
 pub struct Submitted {

@@ -120,6 +120,12 @@ label_values! {
         Signing => "signing",
         /// From acceptance to the outcome (signing excluded).
         EndToEnd => "end_to_end",
+        /// A chain job's signed output handed to `TxSender` → its transaction in the pool
+        /// (prepared, and sent in nonce order behind the others).
+        Submission => "submission",
+        /// That transaction in the pool → seen included (a check 100 ms after a send, then
+        /// every second): with `Submission`, submission → inclusion.
+        Inclusion => "inclusion",
     }
 }
 
@@ -146,5 +152,41 @@ impl Refusal {
             Self::Busy | Self::Disabled | Self::BodyTooLarge => Source::Direct,
             Self::NotRegistered | Self::TooLate | Self::BookFull => Source::Chain,
         }
+    }
+}
+
+label_values! {
+    /// Why the chain listener's connection ended (it reconnects after each).
+    ReconnectCause {
+        /// The websocket could not be opened in time.
+        Connect => "connect",
+        /// A JSON-RPC call of the connection (backfill, state, timestamps) failed.
+        Rpc => "rpc",
+        /// The subscription request failed.
+        Subscribe => "subscribe",
+        /// The socket closed (a subscription stream ended).
+        Ended => "ended",
+        /// No new head for `head_timeout` and the socket did not answer.
+        Stalled => "stalled",
+        /// The chain moved on but the subscription told us nothing.
+        MissedHeads => "missed_heads",
+        /// A remembered block hash changed: dropped on purpose to re-read from the fork.
+        Reorg => "reorg",
+    }
+}
+
+label_values! {
+    /// Why one of our transactions did not do what it was sent for.
+    TxFailure {
+        /// Mined with status 0.
+        Reverted => "reverted",
+        /// Would now revert: replaced by a zero-value self-transfer.
+        Cancelled => "cancelled",
+        /// Another transaction of the gas account took its nonce.
+        NonceTaken => "nonce_taken",
+        /// Its job's block was replaced by a reorg: withdrawn.
+        Orphaned => "orphaned",
+        /// The node refused it (fees, funds, nonce) or the RPC failed while sending.
+        SendFailed => "send_failed",
     }
 }

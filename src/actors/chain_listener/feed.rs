@@ -24,6 +24,7 @@ use crate::chain::jobs_events::{job_created_filter, job_responded_filter, JOB_CR
 use crate::chain::rpc::{ChainRpc, ExecutorRecord, RpcError};
 use crate::domain::Address;
 use crate::domain::ExecutionEnv;
+use crate::metrics::chain::ReconnectCause;
 
 /// Largest block range asked of `eth_getLogs` at once; halved while the endpoint refuses.
 const BACKFILL_RANGE: u64 = 2_000;
@@ -96,6 +97,21 @@ pub(crate) enum FeedError {
     MissedHeads,
 }
 
+impl FeedError {
+    /// The reconnect cause for the metrics; `None` when the listener itself stopped.
+    pub(crate) fn cause(&self) -> Option<ReconnectCause> {
+        Some(match self {
+            Self::Connect(_) => ReconnectCause::Connect,
+            Self::Rpc(_) => ReconnectCause::Rpc,
+            Self::Subscribe(_) => ReconnectCause::Subscribe,
+            Self::Closed => return None,
+            Self::Ended => ReconnectCause::Ended,
+            Self::Stalled(_) => ReconnectCause::Stalled,
+            Self::MissedHeads => ReconnectCause::MissedHeads,
+        })
+    }
+}
+
 /// Where to connect and what to watch.
 #[derive(Debug, Clone)]
 pub(crate) struct FeedSettings {
@@ -105,6 +121,8 @@ pub(crate) struct FeedSettings {
     pub(crate) enclave: Address,
     pub(crate) connect_timeout: Duration,
     pub(crate) head_timeout: Duration,
+    /// Counts backfill ranges (and, in the listener, heads and reconnects).
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// Where the previous connection stopped.
@@ -116,8 +134,22 @@ pub(crate) struct Resume {
     pub(crate) hashes: Vec<(u64, [u8; 32])>,
 }
 
-/// Runs one connection until it fails.
+/// Runs one connection until it fails, counting why it ended.
 pub(crate) async fn run_feed(
+    settings: FeedSettings,
+    rpc: ChainRpc,
+    resume: Resume,
+    out: mpsc::Sender<FeedItem>,
+) -> Result<(), FeedError> {
+    let metrics = std::sync::Arc::clone(&settings.metrics);
+    let ended = run_connection(settings, rpc, resume, out).await;
+    if let Some(cause) = ended.as_ref().err().and_then(FeedError::cause) {
+        metrics.chain.reconnect(cause);
+    }
+    ended
+}
+
+async fn run_connection(
     settings: FeedSettings,
     rpc: ChainRpc,
     resume: Resume,
@@ -234,6 +266,7 @@ impl Feed {
                 range = (range / 2).max(1);
                 continue;
             }
+            self.settings.metrics.chain.backfill_range();
             // One stream in chain order, whichever filter a log came from.
             logs.sort_by_key(|log| (log.block_number, log.log_index));
             for log in logs {

@@ -72,6 +72,8 @@ pub(super) struct OutputJob {
     /// Set by the scheduler: ours is on chain (or no longer, after a reorg), or the job's
     /// block was replaced (a re-created job with the same id is a new job).
     pub(super) wanted: Arc<Wanted>,
+    /// Where the submission and inclusion phases are timed.
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl OutputJob {
@@ -194,9 +196,11 @@ async fn submit(
             call: call.clone(),
             anchor: job.anchor,
         };
+        let handed = Instant::now();
         let pause = match links.submit.send(submit).await {
             Ok(Ok(submitted)) => {
                 backoff.reset();
+                job.metrics.phase(Phase::Submission, handed.elapsed());
                 return follow(job, submitted, fresh_until).await;
             }
             Ok(Err(TxError::NoGasKey)) => {
@@ -236,11 +240,13 @@ async fn submit(
 
 /// Waits for a sent call's inclusion, at most until the signature grows too old.
 async fn follow(job: &OutputJob, submitted: Submitted, fresh_until: Instant) -> Step {
+    let sent = Instant::now();
     let job_id = job.job_id;
     let tx_hash = submitted.tx_hash;
     let until = job.answer_by.min(fresh_until);
     match tokio::time::timeout_at(until, submitted.included).await {
         Ok(Ok(Ok(hash))) => {
+            job.metrics.phase(Phase::Inclusion, sent.elapsed());
             let error_code = job.execution.outcome.error_code();
             info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.");
             Step::Included

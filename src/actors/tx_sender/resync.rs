@@ -19,13 +19,14 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::follow::{Purpose, Snapshot};
-use super::{Pending, TxSender, NONCE_RETRIES, NONCE_RETRY_BASE};
+use super::{TxSender, NONCE_RETRIES, NONCE_RETRY_BASE};
 use crate::chain::fees::Fees;
 use crate::chain::rpc::{with_retries, ChainRpc};
 use crate::chain::submit::{Draft, JobAnchor, SubmitError};
 use crate::chain::wallet::GasWallet;
 use crate::domain::TxHash;
 use crate::messages::tx::{ResyncNonce, TxError};
+use crate::metrics::chain::TxFailure;
 
 /// A resynchronisation the RPC could not answer is tried again after this long.
 const RESYNC_RETRY: Duration = Duration::from_secs(1);
@@ -141,6 +142,8 @@ impl TxSender {
                     nonce,
                     "Output dropped by a reorg that orphaned its job; not sent again."
                 );
+                self.metrics.chain.dropped();
+                self.metrics.chain.failed(TxFailure::Orphaned);
                 if let Some(waiter) = orphan.waiter.take() {
                     let _ = waiter.send(Err(TxError::Submit(SubmitError::Orphaned)));
                 }
@@ -148,23 +151,19 @@ impl TxSender {
         }
         for (draft, fees, hash) in resynced.fillers {
             warn!(nonce = draft.nonce, %hash, "A reorg removed our transaction at this nonce; filled with a self-transfer.");
-            self.pending.insert(
-                (from, draft.nonce),
-                Pending {
-                    tx: Snapshot {
-                        wallet: Arc::clone(&resynced.wallet),
-                        draft,
-                        fees,
-                        hashes: vec![hash],
-                        last_sent: Instant::now(),
-                        purpose: Purpose::Cancel,
-                        anchor: None,
-                    },
-                    waiter: None,
-                    warned_at_cap: false,
-                },
-            );
+            self.metrics.chain.sent();
+            let tx = Snapshot {
+                wallet: Arc::clone(&resynced.wallet),
+                draft,
+                fees,
+                hashes: vec![hash],
+                last_sent: Instant::now(),
+                purpose: Purpose::Cancel,
+                anchor: None,
+            };
+            self.follow((from, tx.draft.nonce), tx, None);
         }
+        self.publish_pending();
         let above_pending = self.above_pending(from);
         let Some(account) = self
             .account
@@ -182,6 +181,7 @@ impl TxSender {
             );
         }
         account.next_nonce = next;
+        self.metrics.chain.nonce(next);
         self.resync_due = false;
     }
 }

@@ -44,7 +44,7 @@ pub(crate) enum ChainModeError {
 /// Creates one job per call and waits for its `JobResponded`.
 #[derive(Debug)]
 pub(crate) struct ChainTarget {
-    chain: Chain,
+    pub(crate) chain: Chain,
     /// A createJob with everything but the nonce filled in.
     template: Eip1559TransactionRequest,
     nonce: AtomicU64,
@@ -52,14 +52,27 @@ pub(crate) struct ChainTarget {
     job_created: H256,
     watcher: mpsc::UnboundedSender<Watch>,
     workload: Workload,
+    /// The code every job runs (also what a burst's direct runs run).
+    pub(crate) code_tx: H256,
 }
 
-/// Connects, uploads the code unless `--code-tx` names it, funds the fees, prices createJob and
-/// subscribes to `JobResponded`.
+/// Connects and prepares the target (see [`target`]), and the report's config.
 pub(crate) async fn setup(
     args: &ChainArgs,
     plan: &Plan,
 ) -> Result<(Arc<ChainTarget>, RunConfig), ChainModeError> {
+    let target = target(args).await?;
+    let mut config = RunConfig::from_plan(plan, target.workload);
+    config.mode = "chain";
+    config.target = target.chain.rpc_url.to_string();
+    config.code_tx = format!("{:?}", target.code_tx);
+    config.job_deadline_ms = Some(args.job_deadline_ms);
+    Ok((Arc::new(target), config))
+}
+
+/// Connects, uploads the code unless `--code-tx` names it, funds the fees, prices createJob and
+/// subscribes to `JobResponded`.
+pub(crate) async fn target(args: &ChainArgs) -> Result<ChainTarget, ChainModeError> {
     let workload = args.load.workload;
     let chain = contracts::connect(&args.chain).await?;
     let jobs = chain.address(args.jobs, |d| d.jobs, "--jobs")?;
@@ -87,12 +100,7 @@ pub(crate) async fn setup(
         .await
         .map_err(|error| rpc("eth_getTransactionCount", error))?;
     info!(jobs = ?jobs, tx_hash = ?code_tx, gas = ?template.gas, "Chain mode ready.");
-    let mut config = RunConfig::from_plan(plan, workload);
-    config.mode = "chain";
-    config.target = chain.rpc_url.to_string();
-    config.code_tx = format!("{code_tx:?}");
-    config.job_deadline_ms = Some(args.job_deadline_ms);
-    let target = ChainTarget {
+    Ok(ChainTarget {
         chain,
         template,
         nonce: AtomicU64::new(nonce.as_u64()),
@@ -100,8 +108,8 @@ pub(crate) async fn setup(
         job_created: jobs_topic("JobCreated"),
         watcher,
         workload,
-    };
-    Ok((Arc::new(target), config))
+        code_tx,
+    })
 }
 
 /// The createJob transaction with gas (twice one estimate) and fees (twice today's) fixed.
@@ -159,6 +167,14 @@ fn ws_of(http: &url::Url) -> url::Url {
 impl ChainTarget {
     /// Sends createJob and returns its job id and when its receipt arrived.
     async fn create_job(&self) -> Result<(U256, Instant), Failure> {
+        let tx_hash = self.send_create_job().await?;
+        let receipt = self.receipt(tx_hash).await?;
+        let created_at = Instant::now();
+        self.job_id_of(&receipt).map(|id| (id, created_at))
+    }
+
+    /// Sends one createJob with the next nonce, without waiting for it to be mined.
+    pub(crate) async fn send_create_job(&self) -> Result<H256, Failure> {
         let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
         let tx = TypedTransaction::Eip1559(self.template.clone().nonce(nonce));
         let pending = self
@@ -170,8 +186,11 @@ impl ChainTarget {
                 debug!(%error, nonce, "createJob not sent.");
                 Failure::CreateJobRpc
             })?;
-        let receipt = self.receipt(pending.tx_hash()).await?;
-        let created_at = Instant::now();
+        Ok(pending.tx_hash())
+    }
+
+    /// The job id a successful createJob receipt announces.
+    pub(crate) fn job_id_of(&self, receipt: &TransactionReceipt) -> Result<U256, Failure> {
         if receipt.status != Some(1.into()) {
             return Err(Failure::CreateJobReverted);
         }
@@ -180,12 +199,26 @@ impl ChainTarget {
             .iter()
             .find(|log| log.address == self.jobs && log.topics.first() == Some(&self.job_created))
             .and_then(|log| log.topics.get(1))
-            .map(|id| (U256::from_big_endian(id.as_bytes()), created_at))
+            .map(|id| U256::from_big_endian(id.as_bytes()))
             .ok_or(Failure::CreateJobReverted)
     }
 
+    /// The job's first `JobResponded`, as the watcher saw it arrive.
+    pub(crate) async fn responded(&self, job_id: U256) -> Result<watcher::Responded, Failure> {
+        let (reply, answer) = oneshot::channel();
+        self.watcher
+            .send(Watch { job_id, reply })
+            .map_err(|_| Failure::WatchLost)?;
+        answer.await.map_err(|_| Failure::WatchLost)
+    }
+
+    /// Whether a job's answer is outcome 0 with the workload's output.
+    pub(crate) fn answer_ok(&self, responded: &watcher::Responded) -> bool {
+        responded.error_code == 0 && self.workload.output_ok(&responded.output)
+    }
+
     /// Polls for the receipt every few milliseconds (anvil mines on arrival).
-    async fn receipt(&self, tx_hash: H256) -> Result<TransactionReceipt, Failure> {
+    pub(crate) async fn receipt(&self, tx_hash: H256) -> Result<TransactionReceipt, Failure> {
         loop {
             match self.chain.client.get_transaction_receipt(tx_hash).await {
                 Ok(Some(receipt)) => return Ok(receipt),
@@ -200,11 +233,7 @@ impl ChainTarget {
 
     async fn answer(&self) -> Result<Answer, Failure> {
         let (job_id, created_at) = self.create_job().await?;
-        let (reply, answer) = oneshot::channel();
-        self.watcher
-            .send(Watch { job_id, reply })
-            .map_err(|_| Failure::WatchLost)?;
-        let responded = answer.await.map_err(|_| Failure::WatchLost)?;
+        let responded = self.responded(job_id).await?;
         let code = responded.error_code;
         Ok(Answer {
             outcome: Outcome::Answered {

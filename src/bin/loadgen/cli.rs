@@ -27,6 +27,24 @@ pub(crate) enum Mode {
     Direct(DirectArgs),
     /// createJob on Jobs; latency = createJob receipt → JobResponded for that job.
     Chain(ChainArgs),
+    /// N jobs created in one block vs the same N jobs run at once through the direct route.
+    Burst(BurstArgs),
+}
+
+/// `loadgen burst`.
+#[derive(Debug, Args)]
+pub(crate) struct BurstArgs {
+    /// The node's base URL, for the direct runs, e.g. http://127.0.0.1:6001.
+    #[arg(long)]
+    pub(crate) node_url: url::Url,
+    /// Jobs per burst (at most the node's free chain slots and direct_run_capacity).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) size: usize,
+    /// Measured rounds (each: one direct burst, one chain burst), after one warm-up round.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
+    #[command(flatten)]
+    pub(crate) chain: ChainArgs,
 }
 
 /// `loadgen direct`.
@@ -213,7 +231,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().mode {
             Mode::Direct(direct) => direct.load,
-            Mode::Chain(_) => unreachable!("parsed as direct"),
+            Mode::Chain(_) | Mode::Burst(_) => unreachable!("parsed as direct"),
         }
     }
 
@@ -245,5 +263,14 @@ mod tests {
             .plan()
             .unwrap();
         assert_eq!((plan.duration, plan.requests), (None, Some(7)));
+    }
+
+    #[test]
+    fn a_burst_defaults_to_twenty_jobs_and_three_rounds() {
+        let argv = ["loadgen", "burst", "--node-url", "http://127.0.0.1:1"];
+        let Mode::Burst(burst) = Cli::try_parse_from(argv).unwrap().mode else {
+            unreachable!("parsed as burst")
+        };
+        assert_eq!((burst.size, burst.rounds), (20, 3));
     }
 }

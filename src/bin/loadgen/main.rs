@@ -8,16 +8,20 @@
 //! - [`workloads`]: the JavaScript jobs (trivial, cpu, memory, large-output) and their checks.
 //! - [`load`]: the open and closed loops, generic over a [`load::Target`].
 //! - [`direct`]: the `POST /api/serverless` target.
+//! - [`burst`]: N jobs in one block against the same N direct runs, in one run; [`phases`]:
+//!   the node's phase means over them.
 //! - [`chain`]: the `Jobs.createJob` → `JobResponded` target; [`watcher`] matches the answers.
 //! - [`contracts`]: the user's side of the chain (client, deployment, code upload, fees).
 //! - [`recorder`]: histograms, counts and raw points; [`report`]: the JSON and the summary;
 //!   [`plots`]: the SVG files; [`progress`]: the bar.
 
+mod burst;
 mod chain;
 mod cli;
 mod contracts;
 mod direct;
 mod load;
+mod phases;
 mod plots;
 mod progress;
 mod recorder;
@@ -84,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("setting up chain mode")?;
             measure(&args.load, &plan, target, config).await
         }
+        Mode::Burst(args) => burst::run(&args).await.context("measuring a burst"),
     }
 }
 
