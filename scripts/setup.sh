@@ -17,6 +17,8 @@
 #    lld, wasi-libc and libclang-rt-14-dev-wasm32 (C to wasm32-wasi; apt is skipped when they
 #    are installed) and checks that clang links a WASI command; AssemblyScript (`asc`) comes
 #    with the npm packages of step 1.
+# 7. Installs Debian's haproxy (tests/haproxy*.rs and scripts/cluster.sh; apt is skipped when
+#    it is installed) and checks it parses deploy/haproxy/haproxy.cfg.
 set -euo pipefail
 
 START_NS=$(date +%s%N)
@@ -196,6 +198,11 @@ rm -rf "$WASM_CHECK"
 CLANG_VERSION=$(clang --version | head -n 1)
 say "wasm32-wasi: $CLANG_VERSION with wasi-libc"
 
+# ---------------------------------------------------------------- 7. HAProxy
+ensure_apt --no-install-recommends haproxy || die "apt-get install haproxy failed"
+HAPROXY_VERSION=$(haproxy -v | head -n 1 | awk '{print $3}')
+say "haproxy $HAPROXY_VERSION"
+
 # ---------------------------------------------------------------- summary
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
-say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, assemblyscript $ASC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"
+say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, haproxy $HAPROXY_VERSION, assemblyscript $ASC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"

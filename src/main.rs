@@ -1,5 +1,5 @@
 //! Entry point: parse the command line, set up logging, load config and key, start the actors
-//! and serve HTTP until SIGINT/SIGTERM.
+//! and serve HTTP (and the agent-check port) until SIGTERM/SIGINT, then drain (`balancer::shutdown`).
 
 use std::process::ExitCode;
 
@@ -15,6 +15,7 @@ use serverless_executor::devkit::args::{CodeCommand, JobCommand};
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::sandbox::protect;
 use serverless_executor::secrets::SecretKey;
+use serverless_executor::balancer::{agent, shutdown};
 use serverless_executor::{devkit, http, system, telemetry};
 
 fn main() -> ExitCode {
@@ -106,8 +107,17 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         port = cli.port,
         "Node started."
     );
+    let probe = handles.http.readiness.clone();
+    let agent_task = match config.balancer.agent_port {
+        Some(port) => {
+            let listener = agent::bind((config.http_bind_address, port).into()).await?;
+            Some(actix_web::rt::spawn(agent::serve(listener, probe.clone())))
+        }
+        None => None,
+    };
     let routes = http::configure(handles.http.clone(), config.admin.body_limit_bytes);
-    HttpServer::new(move || App::new().configure(routes.clone()))
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .disable_signals()
         .bind((config.http_bind_address, cli.port))
         .with_context(|| {
             format!(
@@ -115,11 +125,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 config.http_bind_address, cli.port
             )
         })?
-        .run()
-        .await
-        .context("HTTP server failed")?;
+        .run();
+    let ended = shutdown::serve(server, &probe, config.balancer).await?;
+    if let Some(task) = agent_task {
+        task.abort();
+    }
     system::shut_down(&handles).await;
     handles.signer_arbiter.stop();
+    if ended == shutdown::Ended::Forced {
+        anyhow::bail!("node stopped before its work in flight finished (shutdown forced)");
+    }
     info!("Node stopped.");
     Ok(())
 }

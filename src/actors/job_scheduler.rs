@@ -14,6 +14,7 @@
 //! run is refused at once ([`ScheduleError::Busy`]) instead of queueing without bound.
 
 mod chain_job;
+mod load;
 mod pipeline;
 mod timeout_report;
 mod tracked;
@@ -40,6 +41,7 @@ use crate::messages::jobs::{
 use crate::messages::tx::ResyncNonce;
 use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
+pub use load::{LoadSnapshot, SchedulerLoad};
 use chain_job::OutputJob;
 use pipeline::{run_pipeline, Job, Waits};
 use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
@@ -81,10 +83,9 @@ pub struct JobScheduler {
     links: SchedulerLinks,
     chain_slots: Arc<Semaphore>,
     direct_slots: Arc<Semaphore>,
-    direct_limit: usize,
-    direct_admitted: usize,
     direct_queue_timeout: Duration,
-    chain_running: usize,
+    /// Direct runs admitted, chain jobs running and reports in flight, shared with readers.
+    load: SchedulerLoad,
     next_job: u64,
     /// Registered on chain: chain jobs are run only then.
     serving: bool,
@@ -94,18 +95,23 @@ pub struct JobScheduler {
 impl JobScheduler {
     /// Slots and the direct queue as `capacity` says.
     pub fn new(links: SchedulerLinks, capacity: Capacity) -> Self {
+        let direct_slots = Arc::new(Semaphore::new(capacity.direct));
+        let direct_limit = capacity.direct + capacity.direct_queue;
         Self {
             links,
             chain_slots: Arc::new(Semaphore::new(capacity.chain)),
-            direct_slots: Arc::new(Semaphore::new(capacity.direct)),
-            direct_limit: capacity.direct + capacity.direct_queue,
-            direct_admitted: 0,
+            load: SchedulerLoad::new(Arc::clone(&direct_slots), capacity.direct, direct_limit),
+            direct_slots,
             direct_queue_timeout: capacity.direct_queue_timeout,
-            chain_running: 0,
             next_job: 0,
             serving: false,
             chain_jobs: TrackedJobs::default(),
         }
+    }
+
+    /// A handle on the live counts, for readers off the actor (agent port, `/ready`, drain).
+    pub fn load(&self) -> SchedulerLoad {
+        self.load.clone()
     }
 
     fn job_name(&mut self) -> String {
@@ -122,10 +128,9 @@ impl Handler<ExecuteJob> for JobScheduler {
     type Result = ResponseActFuture<Self, Result<Execution, ScheduleError>>;
 
     fn handle(&mut self, msg: ExecuteJob, _: &mut Context<Self>) -> Self::Result {
-        if self.direct_admitted >= self.direct_limit {
+        if !self.load.admit_direct() {
             return Box::pin(actix::fut::ready(Err(ScheduleError::Busy)));
         }
-        self.direct_admitted += 1;
         let accepted = Instant::now();
         let job = Job {
             name: self.job_name(),
@@ -144,7 +149,7 @@ impl Handler<ExecuteJob> for JobScheduler {
         };
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.direct_slots), job);
         Box::pin(pipeline.into_actor(self).map(|result, act, _| {
-            act.direct_admitted -= 1;
+            act.load.direct_done();
             result
         }))
     }
@@ -216,11 +221,11 @@ impl Handler<ChainJobCreated> for JobScheduler {
             source: Source::Chain,
             cancel: Some(Arc::clone(&cancel)),
         };
-        self.chain_running += 1;
+        self.load.chain_started();
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.chain_slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
-            act.chain_running -= 1;
+            act.load.chain_done();
             match act.chain_jobs.verdict(&job_id, &block.hash) {
                 RunVerdict::Submit => {}
                 RunVerdict::AlreadyAnswered => {
@@ -243,7 +248,12 @@ impl Handler<ChainJobCreated> for JobScheduler {
                         answer_by,
                         cancel,
                     };
-                    ctx.spawn(chain_job::report_output(links, output).into_actor(act));
+                    let guard = act.load.report_guard();
+                    let report = async move {
+                        chain_job::report_output(links, output).await;
+                        drop(guard);
+                    };
+                    ctx.spawn(report.into_actor(act));
                 }
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }
@@ -287,7 +297,7 @@ impl Handler<ServingChanged> for JobScheduler {
         if self.serving != msg.serving {
             info!(
                 serving = msg.serving,
-                running = self.chain_running,
+                running = self.load.snapshot().chain_running,
                 "Chain job intake changed; jobs in flight finish."
             );
         }
@@ -308,7 +318,12 @@ impl JobScheduler {
         let handle = ctx.run_later(due, move |act, ctx| match act.chain_jobs.close_window(&job_id) {
             WindowEnd::Nothing => {}
             WindowEnd::Report => {
-                ctx.spawn(timeout_report::report_timeout(links, job_id).into_actor(act));
+                let guard = act.load.report_guard();
+                let report = async move {
+                    timeout_report::report_timeout(links, job_id).await;
+                    drop(guard);
+                };
+                ctx.spawn(report.into_actor(act));
             }
             WindowEnd::OursUnanswered => {
                 warn!(%job_id, "Our job's window closed without our output on chain; not reporting it (that would slash us).");

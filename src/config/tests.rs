@@ -179,3 +179,24 @@ fn bad_jail_values_name_their_key() {
     });
     assert!(error_text("json", &text).contains("job_uid_base"));
 }
+
+#[test]
+fn balancer_keys_default_to_no_agent_and_a_short_grace_and_are_checked() {
+    let config = Config::from_text("json", MARLIN_JSON).unwrap();
+    assert_eq!(config.balancer.agent_port, None);
+    assert_eq!(config.balancer.drain_grace, Duration::from_millis(3000));
+    let text = marlin_json_with(|map| {
+        map.insert("lb_agent_port".into(), 7001.into());
+    });
+    let config = Config::from_text("json", &text).unwrap();
+    assert_eq!(config.balancer.agent_port, Some(7001));
+    let text = marlin_json_with(|map| {
+        map.insert("drain_grace_ms".into(), 5000.into());
+        map.insert("shutdown_timeout_ms".into(), 4000.into());
+    });
+    assert!(error_text("json", &text).contains("shutdown_timeout_ms"));
+    let text = marlin_json_with(|map| {
+        map.insert("lb_agent_port".into(), 0.into());
+    });
+    assert!(error_text("json", &text).contains("lb_agent_port"));
+}

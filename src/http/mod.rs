@@ -1,4 +1,4 @@
-//! The HTTP surface: Marlin's admin routes plus `/health` and `/ready`. Routes only send messages to actors.
+//! The HTTP surface: Marlin's admin routes plus `/health`, `/ready` and `/ready/chain`. Routes only send messages to actors.
 //!
 //! Every route shares [`HttpState`] (actor addresses, no data). Bodies are capped by
 //! `admin_body_limit_bytes` (larger: 413).
@@ -30,10 +30,12 @@ use crate::messages::signing::SignReceipt;
 pub struct HttpState {
     /// Owner, gas key and registration.
     pub setup: Addr<NodeSetup>,
-    /// Whether the chain listener is connected (for `/ready`).
+    /// Whether the chain listener is connected (for `/ready/chain`).
     pub chain_listener: ListenerStatus,
     /// The direct-run route's links.
     pub direct_run: DirectRunState,
+    /// Whether a direct run would be taken now (`/ready`, the drain's 503).
+    pub readiness: crate::balancer::readiness::ReadinessProbe,
     /// What `/metrics` encodes.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -70,7 +72,8 @@ pub fn configure(state: HttpState, body_limit: usize) -> impl Fn(&mut web::Servi
             .service(admin::signed_registration_message)
             .service(health)
             .service(metrics)
-            .service(ready::ready);
+            .service(ready::ready)
+            .service(ready::ready_chain);
     }
 }
 
