@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use tracing::{error, info, warn};
 
+use serverless_executor::balancer::{agent, shutdown};
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::Config;
@@ -15,7 +16,6 @@ use serverless_executor::devkit::args::{CodeCommand, JobCommand};
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::sandbox::protect;
 use serverless_executor::secrets::SecretKey;
-use serverless_executor::balancer::{agent, shutdown};
 use serverless_executor::{devkit, http, system, telemetry};
 
 fn main() -> ExitCode {

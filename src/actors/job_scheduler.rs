@@ -41,8 +41,8 @@ use crate::messages::jobs::{
 use crate::messages::tx::ResyncNonce;
 use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
-pub use load::{LoadSnapshot, SchedulerLoad};
 use chain_job::OutputJob;
+pub use load::{LoadSnapshot, SchedulerLoad};
 use pipeline::{run_pipeline, Job, Waits};
 use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
 

@@ -2,8 +2,9 @@
 //! `GET /ready` and the agent-check line, so the two never disagree.
 //!
 //! Cheap (atomics and two `stat`s), so a balancer may ask as often as it likes. States:
-//! - `up N%`: direct runs are admitted; N is the free share of `direct_run_capacity` (at least
-//!   1 while only the queue has room, 0 when slots and queue are full — then also not ready).
+//! - `up N%`: direct runs are admitted; N is the free share of `direct_run_capacity`, at least
+//!   [`QUEUE_ONLY_PERCENT`] while only the queue has room, 0 when slots and queue are full (then
+//!   also not ready).
 //! - `drain`: the node is shutting down (first SIGTERM); jobs in flight finish.
 //! - `down`: the node cannot run direct jobs at all: direct runs disabled, or the workerd
 //!   binary or the job cgroup parent gone from the host.
@@ -12,6 +13,12 @@ use std::path::PathBuf;
 
 use super::drain::{DrainState, Phase};
 use crate::actors::job_scheduler::{LoadSnapshot, SchedulerLoad};
+
+/// The share reported while every slot is busy but the queue has room. HAProxy rounds the
+/// scaled weight down, so with the shipped weights (10 × slots) this keeps the weight at the
+/// slot count instead of 0: a weight of 0 would make HAProxy answer 503 itself as soon as every
+/// node is busy, instead of queueing the request until a slot frees.
+pub const QUEUE_ONLY_PERCENT: usize = 10;
 
 /// What the balancer should do with this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +111,7 @@ impl ReadinessProbe {
             };
         }
         Readiness {
-            state: LbState::Up(load.direct_free_percent().max(1)),
+            state: LbState::Up(load.direct_free_percent().max(QUEUE_ONLY_PERCENT)),
             reasons: Vec::new(),
             load,
         }

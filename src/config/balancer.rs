@@ -27,12 +27,8 @@ pub(super) fn balancer_config(raw: &RawConfig) -> Result<BalancerConfig, ConfigE
         .lb_agent_port
         .map(|port| in_range("lb_agent_port", port, 1, u16::MAX))
         .transpose()?;
-    let drain_grace = Duration::from_millis(in_range(
-        "drain_grace_ms",
-        raw.drain_grace_ms,
-        0,
-        600_000,
-    )?);
+    let drain_grace =
+        Duration::from_millis(in_range("drain_grace_ms", raw.drain_grace_ms, 0, 600_000)?);
     let shutdown_timeout = positive_millis("shutdown_timeout_ms", raw.shutdown_timeout_ms)?;
     if shutdown_timeout <= drain_grace {
         return Err(invalid(

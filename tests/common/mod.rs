@@ -21,6 +21,7 @@ macro_rules! in_every_mode {
     };
 }
 
+pub mod balancer;
 pub mod contracts;
 pub mod faults;
 pub mod http_relay;
