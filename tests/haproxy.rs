@@ -53,7 +53,8 @@ async fn start_cluster() -> Cluster {
         let agent_port = free_port();
         let options = NodeOptions {
             job_capacity: Some(2),
-            job_queue_capacity: Some(1),
+            // Node 1: one queue place, so that two slow runs fill it (saturation).
+            job_queue_capacity: Some(if slots == 1 { 1 } else { 4 }),
             direct_run_deadline_ms: Some(10_000),
             // Long-lived processes, one per slot: a run costs an isolate, not a process start,
             // so the slots (not a node's process starts) bound its throughput.

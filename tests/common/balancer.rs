@@ -49,6 +49,7 @@ impl Haproxy {
             .env("LB_BIND", format!("127.0.0.1:{port}"))
             .env("LB_STATS_BIND", format!("127.0.0.1:{stats_port}"))
             .env("LB_CHECK_INTER", CHECK_INTER)
+            .env("LB_LOG_LEVEL", "info")
             .stdout(Stdio::null())
             .stderr(log);
         for (index, backend) in backends.iter().enumerate() {
