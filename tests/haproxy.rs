@@ -29,9 +29,9 @@ use common::*;
 use ethers::types::U256;
 use serde_json::json;
 
-/// Echoes its input after 100 ms of waiting (not computing): a slot, not the 2 shared cores,
+/// Echoes its input after 200 ms of waiting (not computing): a slot, not the 2 shared cores,
 /// is what a run occupies, so a node's throughput follows its slots as in production.
-const ECHO: &str = "export default { async fetch(request) { const body = await request.text(); await new Promise((resolve) => setTimeout(resolve, 100)); return new Response('echo:' + body); } };";
+const ECHO: &str = "export default { async fetch(request) { const body = await request.text(); await new Promise((resolve) => setTimeout(resolve, 200)); return new Response('echo:' + body); } };";
 /// Holds a slot for six seconds: long enough for the balancer to see the node full.
 const SLOW: &str = "export default { async fetch(request) { await new Promise((resolve) => setTimeout(resolve, 6000)); return new Response('slow'); } };";
 const GAS_KEYS: [&str; 3] = [GAS_KEY, SECOND_GAS_KEY, THIRD_GAS_KEY];
@@ -250,7 +250,12 @@ async fn failover(cluster: &mut Cluster) {
         Arc::clone(&stop),
         "failover",
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed while it runs at least one request, so that the retry policy is what is proved.
+    let busy = poll_until(Duration::from_secs(20), || async {
+        cluster.lb.server("node3").await.current > 0
+    })
+    .await;
+    assert!(busy, "node3 never had a request in flight");
     cluster.nodes[2].crash();
     cluster.lb.wait_status("node3", "DOWN").await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -261,6 +266,11 @@ async fn failover(cluster: &mut Cluster) {
         failed.is_empty(),
         "failed across kill -9: {failed:?}\n{}",
         cluster.lb.logs()
+    );
+    let node3 = cluster.lb.server("node3").await;
+    assert!(
+        node3.redispatched > 0,
+        "nothing was retried elsewhere: {node3:?}"
     );
     let node = &mut cluster.nodes[2];
     node.start_again().await;

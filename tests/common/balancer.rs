@@ -112,6 +112,8 @@ impl Haproxy {
                 status: column(&row, "status"),
                 weight: column(&row, "weight").parse().unwrap_or(0),
                 total: column(&row, "stot").parse().unwrap_or(0),
+                current: column(&row, "scur").parse().unwrap_or(0),
+                redispatched: column(&row, "wredis").parse().unwrap_or(0),
             })
             .collect()
     }
@@ -160,6 +162,10 @@ pub struct ServerStats {
     pub weight: u64,
     /// Requests sent to it so far.
     pub total: u64,
+    /// Requests it has in flight now.
+    pub current: u64,
+    /// Requests that failed on it and were sent to another node.
+    pub redispatched: u64,
 }
 
 impl TestNode {
