@@ -195,6 +195,7 @@ async fn spread(cluster: &Cluster) {
     let total: u64 = shares.iter().sum();
     assert!(total >= 600, "{shares:?}");
     let slots: u64 = SLOTS.iter().sum();
+    eprintln!("spread: runs per node {shares:?} for slots {SLOTS:?}");
     for (index, share) in shares.iter().enumerate() {
         let expected = SLOTS[index] as f64 / slots as f64;
         let got = *share as f64 / total as f64;
@@ -272,6 +273,11 @@ async fn failover(cluster: &mut Cluster) {
         node3.redispatched > 0,
         "nothing was retried elsewhere: {node3:?}"
     );
+    eprintln!(
+        "failover: {} runs, 0 failed; {} retried on another node after the kill",
+        results.len(),
+        node3.redispatched
+    );
     let node = &mut cluster.nodes[2];
     node.start_again().await;
     node.configure_with(GAS_KEYS[2]).await;
@@ -338,6 +344,11 @@ async fn rolling_restart(cluster: &mut Cluster) {
         lb.logs()
     );
     assert!(!jobs.is_empty());
+    eprintln!(
+        "rolling restart: {} runs, 0 failed; {} chain jobs",
+        results.len(),
+        jobs.len()
+    );
     let all_nodes: Vec<&TestNode> = nodes.iter().collect();
     wait_for_outputs(chain, &jobs, 1, &all_nodes).await;
     let all = outputs(chain).await;

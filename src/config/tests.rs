@@ -39,6 +39,8 @@ fn example_toml_parses_and_sets_every_addition() {
     assert_eq!(config.admin.body_limit_bytes, 16384);
     assert_eq!(config.chain.rpc_timeout, Duration::from_millis(5000));
     assert_eq!(config.chain.ws_rpc_url.scheme(), "ws");
+    assert_eq!(config.balancer.agent_port, Some(6101));
+    assert_eq!(config.balancer.shutdown_timeout, Duration::from_secs(120));
 }
 
 #[test]
