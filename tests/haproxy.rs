@@ -259,7 +259,7 @@ async fn failover(cluster: &mut Cluster) {
     assert!(busy, "node3 never had a request in flight");
     cluster.nodes[2].crash();
     cluster.lb.wait_status("node3", "DOWN").await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     stop.store(true, Ordering::Release);
     let results = load.await.unwrap();
     let failed = failures(&results);

@@ -3,8 +3,9 @@
 //!
 //! Receives connections from HAProxy's `agent-check`; reads nothing from them (HAProxy's
 //! optional `agent-send` text is ignored). Bounded so that a hostile client cannot hurt the
-//! node: at most [`MAX_CONNECTIONS`] are served at once (more are closed at once, unanswered)
-//! and each gets [`WRITE_TIMEOUT`] to take its line.
+//! node: at most [`MAX_CONNECTIONS`] are served at once (more wait in the kernel's accept
+//! backlog, which drops what overflows it), each gets [`WRITE_TIMEOUT`] to take its line, and
+//! nothing is read or kept per connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,9 +55,11 @@ pub async fn serve(listener: TcpListener, probe: ReadinessProbe) {
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            debug!("Agent-check connection refused: too many open.");
-            continue;
+        // Back-pressure rather than refusal: a line takes microseconds to write, so a burst
+        // of connections is served in turn (the kernel's backlog holds the rest) and the
+        // balancer's own check, arriving in the middle of it, is still answered.
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
         };
         let line = probe.check().agent_line();
         tokio::spawn(async move {
