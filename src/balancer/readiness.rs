@@ -125,3 +125,74 @@ fn drain(load: LoadSnapshot, reason: &str) -> Readiness {
         load,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A probe over 4 direct slots and 2 queue places, on real paths that exist.
+    fn probe() -> (ReadinessProbe, Arc<Semaphore>) {
+        let slots = Arc::new(Semaphore::new(4));
+        let probe = ReadinessProbe {
+            load: SchedulerLoad::new(Arc::clone(&slots), 4, 6),
+            drain: DrainState::default(),
+            direct_enabled: true,
+            workerd: std::env::current_exe().unwrap(),
+            cgroup_parents: vec![std::env::temp_dir()],
+        };
+        (probe, slots)
+    }
+
+    #[test]
+    fn free_slots_are_the_weight_and_ready() {
+        let (probe, slots) = probe();
+        assert_eq!(probe.check().agent_line(), "ready up 100%\n");
+        let _busy = slots.try_acquire_many(3).unwrap();
+        let readiness = probe.check();
+        assert_eq!(readiness.state, LbState::Up(25));
+        assert!(readiness.ready());
+    }
+
+    #[test]
+    fn only_the_queue_left_keeps_a_floor_weight_and_a_full_queue_is_not_ready() {
+        let (probe, slots) = probe();
+        let _busy = slots.try_acquire_many(4).unwrap();
+        for _ in 0..4 {
+            assert!(probe.load.admit_direct());
+        }
+        assert_eq!(probe.check().state, LbState::Up(QUEUE_ONLY_PERCENT));
+        assert!(probe.check().ready());
+        assert!(probe.load.admit_direct() && probe.load.admit_direct());
+        let readiness = probe.check();
+        assert_eq!(readiness.agent_line(), "ready up 0%\n");
+        assert!(readiness.reasons[0].contains("queue is full"));
+    }
+
+    #[test]
+    fn draining_says_drain_from_the_first_signal() {
+        let (probe, _) = probe();
+        probe.drain.advance(Phase::Grace);
+        assert_eq!(probe.check().agent_line(), "drain\n");
+        assert!(!probe.drain.refusing());
+        probe.drain.advance(Phase::Refusing);
+        probe.drain.advance(Phase::Serving);
+        assert!(probe.drain.refusing(), "a drain never goes back");
+        assert!(probe.check().reasons[0].contains("refused"));
+    }
+
+    #[test]
+    fn no_workerd_no_cgroup_or_direct_runs_off_is_down_with_every_reason() {
+        let (mut probe, _) = probe();
+        probe.direct_enabled = false;
+        probe.workerd = "/nonexistent/workerd".into();
+        probe.cgroup_parents = vec!["/nonexistent/cgroup".into()];
+        probe.drain.advance(Phase::Grace);
+        let readiness = probe.check();
+        assert_eq!(readiness.agent_line(), "down\n");
+        assert_eq!(readiness.reasons.len(), 3, "{:?}", readiness.reasons);
+    }
+}

@@ -63,7 +63,7 @@ impl LoadSnapshot {
 }
 
 impl SchedulerLoad {
-    pub(super) fn new(direct_slots: Arc<Semaphore>, direct_capacity: usize, limit: usize) -> Self {
+    pub(crate) fn new(direct_slots: Arc<Semaphore>, direct_capacity: usize, limit: usize) -> Self {
         Self {
             direct_slots,
             direct_capacity,
@@ -86,7 +86,7 @@ impl SchedulerLoad {
     }
 
     /// Admits one direct run unless slots and queue are full.
-    pub(super) fn admit_direct(&self) -> bool {
+    pub(crate) fn admit_direct(&self) -> bool {
         self.counters
             .direct_admitted
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |admitted| {
