@@ -26,6 +26,26 @@ cd "$ROOT"
 source scripts/lib/common.sh
 
 die() { echo "cluster.sh: ERROR: $*" >&2; exit 1; }
+# Ports below the kernel's ephemeral range: a port that common.sh's free_port just released is
+# likely handed out again by the next bind(0), e.g. to a node's pre-bound workerd listeners
+# before the node binds its HTTP port. With N nodes and their pools, that happened.
+free_port() {
+    python3 - "$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)" <<'PY'
+import random, socket, sys
+low = max(1025, int(sys.argv[1]) - 12000)
+for _ in range(200):
+    port = random.randrange(low, low + 10000)
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+else:
+    sys.exit("no free port")
+PY
+}
 say() { echo "cluster.sh: $*" >&2; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2; }
 
