@@ -109,9 +109,13 @@ for ((i = 0; i < NODES; i++)); do
     WORK="$BASE/node$n" && mkdir -p "$WORK"
     agent_port=$(free_port)
     slots=${SLOT_LIST[i]}
+    # Each node its own cgroup parent, job directory and chain checkpoint (the defaults are
+    # shared paths: one node's start would clean another's jobs).
     extra=$(jq -n --argjson base "$NODE_CONFIG" --argjson agent "$agent_port" --argjson slots "$slots" \
         --arg parent "serverless-executor-cluster-$n" \
-        '$base + {lb_agent_port: $agent, direct_run_capacity: $slots, cgroup_parent: $parent}')
+        --arg dir "$WORK" \
+        '$base + {lb_agent_port: $agent, direct_run_capacity: $slots, cgroup_parent: $parent,
+                  job_dir: ($dir + "/jobs"), state_dir: ($dir + "/state")}')
     # shellcheck disable=SC2034 # read by configure_node (scripts/lib/node.sh)
     GAS_KEY=${GAS_KEYS[i]}
     start_node "$BIN_DIR/serverless-executor" "$extra"
