@@ -129,7 +129,7 @@ grep -m1 "Output submitted on chain." "$DEMO/node.log"
 printf '\n\033[1mDemo complete:\033[0m enclave %s registered by owner %s, seen by the node, and a job\nrun in workerd with its output %s signed by the enclave; job %s on Jobs answered %s by the\nenclave.\n' "$ENCLAVE" "$OWNER" "$OUTPUT" "$JOB_ID" "$CHAIN_OUTPUT"
 
 cat >"$DEMO/kit.env" <<ENV
-export ETH_RPC_URL=$ETH_RPC_URL JOBS=$JOBS EXECUTORS=$EXECUTORS CODE_CONTRACT=$CODE_CONTRACT USDC=$USDC
+export ETH_RPC_URL=$ETH_RPC_URL ETH_WS_URL=${ETH_RPC_URL/#http/ws} JOBS=$JOBS EXECUTORS=$EXECUTORS CODE_CONTRACT=$CODE_CONTRACT USDC=$USDC
 export USER_KEY_FILE=$DEMO/user.key
 ENV
 printf '%s\n' "$USER_KEY" >"$DEMO/user.key" && chmod 600 "$DEMO/user.key"

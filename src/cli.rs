@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Runs untrusted JavaScript jobs for smart contracts in workerd sandboxes and signs every
-/// result with the enclave key.
+/// Runs untrusted JavaScript and WebAssembly jobs for smart contracts in workerd sandboxes and
+/// signs every result with the enclave key.
 #[derive(Debug, Parser)]
 #[command(name = "serverless-executor", version, about)]
 pub struct Cli {
@@ -31,17 +31,19 @@ pub enum Command {
         out: PathBuf,
     },
     /// Run a job locally in the node's own sandbox, limits and classification (no chain, no
-    /// key). Exit status: 0 for outcome 0, 10+N for outcome N, 3 if it has no outcome, 1 if it
-    /// could not run.
+    /// key). Exit status: 0 for outcome 0, 10+N for outcome N (11 to 17), 3 if it has no
+    /// outcome (the sandbox failed twice), 1 if it could not run, 2 a malformed command line.
     Run(crate::devkit::args::RunArgs),
-    /// Upload job code on chain.
+    /// Upload job code on chain (exit statuses: `code upload --help`).
     #[command(subcommand)]
     Code(crate::devkit::args::CodeCommand),
-    /// Create or watch a chain job.
+    /// Create or watch a chain job (exit statuses: `job create --help`, `job watch --help`).
     #[command(subcommand)]
     Job(crate::devkit::args::JobCommand),
     /// Check a job's on-chain responses against a local re-run and the executors' registration.
-    /// Exit status 0 only if every check passes, 4 if one fails.
+    /// Exit status 0 only if every check passes, 4 if one fails (an invalid code transaction
+    /// included), 1 if the tool could not check (chain unreachable, no sandbox), 2 a malformed
+    /// command line.
     Verify(crate::devkit::args::VerifyArgs),
     /// Internal: confine this process (cgroups, network namespace) and exec a program. The node
     /// runs workerd this way; operators never need it.

@@ -73,7 +73,7 @@ async fn devkit(command: &Command) -> anyhow::Result<u8> {
         Command::Run(args) => devkit::local_run::run(args).await,
         Command::Code(CodeCommand::Upload(args)) => devkit::upload::upload(args).await,
         Command::Job(JobCommand::Create(args)) => devkit::job::create(args).await,
-        Command::Job(JobCommand::Watch(args)) => devkit::job::watch(args).await,
+        Command::Job(JobCommand::Watch(args)) => devkit::watch::watch(args).await,
         Command::Verify(args) => devkit::verify::verify(args).await,
         Command::Keygen { .. } | Command::SandboxExec(_) => Ok(devkit::exit::TOOL_FAILED),
     };

@@ -4,6 +4,9 @@
 //! is created again in the new chain. The node must take its nonce from the chain again, treat
 //! the re-created job as new and answer it, and answer every later job. Also with the HTTP RPC
 //! slow (every call beyond `rpc_timeout_ms`) or answering errors for a while after the reorg.
+//!
+//! And the narrower reorg: only the block holding our answer is replaced, while the job stays.
+//! The node must see that its output is gone and send it again within the job's window.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +17,7 @@ use std::time::Duration;
 use common::contracts::{create_job, upload_code};
 use common::faults::{assert_settled, revert, snapshot, CreatedJob, Party};
 use common::http_relay::{HttpRelay, RpcFault};
-use common::jobs::{gas_nonce, registered_node_with, responded_count};
+use common::jobs::{gas_nonce, registered_node, registered_node_with, responded_count, rpc};
 use common::*;
 
 /// Answers with its input, so an output shows which job it belongs to.
@@ -97,4 +100,50 @@ async fn a_reorg_removing_our_answer_then_a_slow_rpc() {
 #[tokio::test]
 async fn a_reorg_removing_our_answer_then_rpc_errors() {
     a_reorg_removing_our_answer_does_not_wedge_the_node(RpcFault::Errors).await;
+}
+
+/// Answers with its input after a second, so a snapshot can be taken between the job's block
+/// and our answer's.
+const SLOW_ECHO: &str =
+    "export default { async fetch(request) { const input = await request.text(); \
+    await new Promise((resolve) => setTimeout(resolve, 1000)); return new Response(input); } };";
+
+#[tokio::test]
+async fn a_reorg_removing_only_our_answer_gets_it_sent_again() {
+    let chain = TestChain::start().await;
+    let node = registered_node(&chain, GAS_KEY).await;
+    let code_tx = upload_code(&chain, STRANGER_KEY, SLOW_ECHO.as_bytes()).await;
+    let job = create_job(&chain, STRANGER_KEY, &code_tx, b"kept", DEADLINE_MS).await;
+    let after_job = snapshot(&chain).await;
+    // Until the node has seen its answer included and stopped following the transaction.
+    wait_until(Duration::from_secs(30), "our first answer", || async {
+        responded_count(&chain, job).await == 1 && node.logs().contains("Output submitted on chain")
+    })
+    .await;
+
+    // Our answer's block is gone, the job's block stays. anvil puts the reverted transaction
+    // back in its pool (as geth does); dropped, it is lost as on a fork where it conflicts.
+    // A new block makes the fork visible.
+    revert(&chain, after_job).await;
+    rpc(&chain, "anvil_dropAllTransactions", serde_json::json!([])).await;
+    assert_eq!(responded_count(&chain, job).await, 0, "our answer is gone");
+    assert_eq!(gas_nonce(&chain, GAS_KEY).await, 0);
+    rpc(&chain, "evm_mine", serde_json::json!([])).await;
+
+    let party = Party {
+        node: &node,
+        gas_key: GAS_KEY,
+    };
+    let kept = CreatedJob {
+        id: job,
+        output: "kept".into(),
+    };
+    // Answered once on the new chain, nothing reported, nothing else sent.
+    assert_settled(&chain, &[kept], &[party], None, None).await;
+    assert!(
+        node.logs()
+            .contains("Our output's block was replaced; sending it again"),
+        "the removal was noticed:\n{}",
+        node.logs()
+    );
 }

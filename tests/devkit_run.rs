@@ -121,3 +121,73 @@ fn an_uncontainable_host_or_a_bad_limit_is_refused_in_one_line() {
         assert!(lines[0].contains(needle), "{stderr}");
     }
 }
+
+/// A module one byte over the node's code cap (4 MiB), made by `wat` plus a custom section:
+/// `run` gives the node's outcome for it (2: no upload of it decodes) and `code upload` refuses
+/// it before it talks to any chain (the RPC URL is a closed port).
+#[test]
+fn a_module_over_the_code_cap_is_outcome_2_and_never_uploaded() {
+    let cap = serverless_executor::code::calldata::MAX_ARG_BYTES;
+    let mut module =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+            .unwrap();
+    // A custom section (id 0): its size as a 5-byte LEB128, a one-byte name, then padding.
+    let mut size = cap + 1 - module.len() - 6;
+    module.push(0);
+    for i in 0..5 {
+        let more = if i < 4 { 0x80 } else { 0 };
+        module.push((size & 0x7f) as u8 | more);
+        size >>= 7;
+    }
+    module.extend([1, b'x']);
+    module.resize(cap + 1, 0);
+    assert!(module.starts_with(b"\0asm") && module.len() == cap + 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("over_cap.wasm");
+    std::fs::write(&file, &module).unwrap();
+    let file = file.to_str().unwrap();
+
+    let ran = run(&[file, "--json"]);
+    assert_eq!(ran.status.code(), Some(12), "outcome 2 exits 12: {ran:?}");
+    assert_eq!(json_of(&ran)["outcome"], 2);
+
+    let key = dir.path().join("key");
+    std::fs::write(&key, format!("0x{}\n", "11".repeat(32))).unwrap();
+    let upload = Command::new(BIN)
+        .args(["code", "upload", file, "--rpc", "http://127.0.0.1:9"])
+        .args(["--code-contract", &format!("0x{}", "22".repeat(20))])
+        .args(["--key-file", key.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(upload.status.code(), Some(1), "{upload:?}");
+    let stderr = String::from_utf8_lossy(&upload.stderr);
+    assert!(stderr.contains("nodes accept at most"), "{stderr}");
+    assert!(upload.stdout.is_empty(), "no transaction hash");
+}
+
+/// `run` tells code forms apart as the node does: a WASI command (hand-written with `wat`)
+/// prints what it writes to stdout, and a trap is outcome 7.
+#[test]
+fn a_wasi_module_runs_as_on_the_node() {
+    let hello = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "hi")
+        (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 2))
+            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    let trap = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wat::parse_str(text).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let hello = run(&[&write("hello.wasm", hello), "--json"]);
+    assert_eq!(hello.status.code(), Some(0), "{hello:?}");
+    assert_eq!(json_of(&hello)["output"], "hi");
+    let trapped = run(&[&write("trap.wasm", trap), "--json"]);
+    assert_eq!(trapped.status.code(), Some(17), "{trapped:?}");
+}

@@ -372,36 +372,6 @@ async fn assert_nothing_left(node: &TestNode, mode: &str) {
     .await;
 }
 
-/// The direct-run receipt digest, computed with ethers' generic EIP-712 encoder.
-fn receipt_digest(
-    tx: &str,
-    input: &[u8],
-    output: &[u8],
-    total: u64,
-    code: u8,
-    ts: u64,
-) -> [u8; 32] {
-    use ethers::types::transaction::eip712::Eip712;
-    let hash = |bytes: &[u8]| format!("0x{}", hex::encode(ethers::utils::keccak256(bytes)));
-    let typed = chain_typed_data(
-        "serverless-executor.DirectRun",
-        "DirectRunReceipt",
-        json!([
-            {"name": "codeTx", "type": "bytes32"},
-            {"name": "inputHash", "type": "bytes32"},
-            {"name": "outputHash", "type": "bytes32"},
-            {"name": "totalTime", "type": "uint256"},
-            {"name": "errorCode", "type": "uint8"},
-            {"name": "signTimestamp", "type": "uint256"}
-        ]),
-        json!({
-            "codeTx": tx, "inputHash": hash(input), "outputHash": hash(output),
-            "totalTime": total, "errorCode": code, "signTimestamp": ts
-        }),
-    );
-    typed.encode_eip712().unwrap()
-}
-
 in_every_mode!(
     prime_factor_example_runs_and_its_receipt_recovers_to_the_enclave,
     every_outcome_code_is_classified_from_evidence,

@@ -12,7 +12,9 @@ mod wasm_tools;
 use common::contracts::upload_code;
 use common::*;
 use serde_json::json;
-use wasm_tools::{add_bundle, assemblyscript_bundle, c_program, tar_bundle, wat, ADD_ENTRY};
+use wasm_tools::{
+    add_bundle, assemblyscript_bundle, bundle_with_name, c_program, duplicate_bundle, wat,
+};
 
 struct Answer {
     error_code: Option<u8>,
@@ -41,13 +43,8 @@ fn cases() -> Vec<(&'static str, Vec<u8>, serde_json::Value, u8, &'static str)> 
     let good_bundle = add_bundle();
     let mut truncated = good_bundle.clone();
     truncated.truncate(700);
-    let escaping = good_bundle_with_name("lib/../add.wasm", &add);
-    let duplicate = {
-        let first = tar_bundle(&[("index.js", ADD_ENTRY.as_bytes())]);
-        // The same member twice: header and content of `index.js`, then the end blocks.
-        let member = &first[..first.len() - 1024];
-        [member, member, &first[first.len() - 1024..]].concat()
-    };
+    let escaping = bundle_with_name("lib/../add.wasm", &add);
+    let duplicate = duplicate_bundle();
     vec![
         (
             "C prime factors",
@@ -113,23 +110,6 @@ fn cases() -> Vec<(&'static str, Vec<u8>, serde_json::Value, u8, &'static str)> 
         ("bundle with ../", escaping, json!(""), 3, ""),
         ("bundle with a duplicate", duplicate, json!(""), 3, ""),
     ]
-}
-
-/// A bundle holding `index.js` and `content` under `name`, even a name `tar` would not store:
-/// the header is rewritten (and its checksum recomputed) after `tar` made it.
-fn good_bundle_with_name(name: &str, content: &[u8]) -> Vec<u8> {
-    let placeholder = "x".repeat(name.len());
-    let mut archive = tar_bundle(&[("index.js", ADD_ENTRY.as_bytes()), (&placeholder, content)]);
-    let at = archive
-        .chunks(512)
-        .position(|block| block.starts_with(placeholder.as_bytes()))
-        .unwrap()
-        * 512;
-    archive[at..at + name.len()].copy_from_slice(name.as_bytes());
-    archive[at + 148..at + 156].fill(b' ');
-    let sum: u32 = archive[at..at + 512].iter().map(|&b| u32::from(b)).sum();
-    archive[at + 148..at + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    archive
 }
 
 async fn wasm_jobs_end_as_their_programs_do(mode: &'static str) {

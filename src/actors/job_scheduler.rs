@@ -18,6 +18,7 @@ mod load;
 mod pipeline;
 mod timeout_report;
 mod tracked;
+mod wanted;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,7 +167,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
         };
         let ours = job.selected.contains(&self.links.chain.enclave);
         let record = TrackedJob::new(block.number, block.hash, job.selected.len(), ours);
-        let cancel = Arc::clone(&record.cancel);
+        let wanted = Arc::clone(&record.wanted);
         match self.chain_jobs.deliver(job_id, record) {
             (Delivery::Duplicate, _) => return,
             (Delivery::Full, _) => {
@@ -219,7 +220,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                 hard_stop: Some(hard_stop),
             },
             source: Source::Chain,
-            cancel: Some(Arc::clone(&cancel)),
+            cancel: Some(Arc::clone(&wanted)),
         };
         self.load.chain_started();
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
@@ -246,7 +247,7 @@ impl Handler<ChainJobCreated> for JobScheduler {
                         },
                         execution,
                         answer_by,
-                        cancel,
+                        wanted,
                     };
                     let guard = act.load.report_guard();
                     let report = async move {
@@ -268,8 +269,13 @@ impl Handler<ChainJobResponded> for JobScheduler {
         // The job stays in the book until its window closes, so a re-delivered `JobCreated`
         // (after a reconnect or a restart) is still recognised; the watch then reports nothing.
         let by_us = msg.executor == self.links.chain.enclave;
-        self.chain_jobs
-            .responded(&msg.job_id, by_us, msg.output_count);
+        self.chain_jobs.responded(
+            &msg.job_id,
+            msg.executor,
+            by_us,
+            msg.output_count,
+            msg.block_number,
+        );
     }
 }
 
@@ -286,6 +292,9 @@ impl Handler<ChainReorged> for JobScheduler {
             if let Some(watch) = job.watch {
                 ctx.cancel_future(watch);
             }
+        }
+        for job_id in self.chain_jobs.forget_responses_from(msg.fork) {
+            warn!(%job_id, fork = msg.fork, "Our output's block was replaced; sending it again within the job's window.");
         }
     }
 }

@@ -8,7 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 /// `run FILE`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job's module (JavaScript, `export default { fetch }`).
+    /// The job's code: a JavaScript module (`export default { fetch }`), a WASI command
+    /// (`\0asm…`) or a bundle (ustar), as a node tells them apart.
     pub file: PathBuf,
     /// The job's input, POSTed to the worker byte for byte.
     #[arg(long, conflicts_with = "input_file")]
@@ -57,7 +58,8 @@ pub struct ChainArgs {
 #[derive(Debug, Subcommand)]
 pub enum CodeCommand {
     /// Send the `saveCodeInCallData` transaction; prints its hash (the code id) and the calldata
-    /// size.
+    /// size. Exit status: 0 uploaded, 1 not (code over the cap, a bad flag or key file, the
+    /// chain unreachable, the transaction reverted), 2 a malformed command line.
     Upload(UploadArgs),
 }
 
@@ -97,9 +99,13 @@ pub enum Form {
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Approve the fee token if needed and send `createJob`; prints the job id and the
-    /// selected executors.
+    /// selected executors. Exit status: 0 created, 1 not (a bad flag or key file, the chain
+    /// unreachable, a transaction reverted), 2 a malformed command line.
     Create(CreateArgs),
-    /// Print each `JobResponded` of a job and its final state; exits once it is settled.
+    /// Print each `JobResponded` of a job and its final state; exits once it is settled. Exit
+    /// status: 0 answered by every selected executor, 4 slashed or its window closed with
+    /// answers missing, 1 the chain unreachable (or the websocket lost for good), 2 a
+    /// malformed command line.
     Watch(WatchArgs),
 }
 
@@ -126,14 +132,20 @@ pub struct CreateArgs {
     pub key_file: PathBuf,
 }
 
-/// `job watch ID`.
+/// `job watch ID`: exactly one of `--rpc` and `--ws`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("endpoint").required(true).args(["rpc", "ws"])))]
 pub struct WatchArgs {
     /// The job id (decimal or 0x hex).
     pub id: String,
-    /// Chain endpoint.
-    #[command(flatten)]
-    pub chain: ChainArgs,
+    /// JSON-RPC over HTTP: the job's logs are polled.
+    #[arg(long)]
+    pub rpc: Option<String>,
+    /// JSON-RPC over a websocket (`ws://…`; anvil and geth serve it on their HTTP port): the
+    /// job's logs are subscribed to, and a dropped connection is reconnected (and the logs
+    /// fetched again) a few times before the watch gives up with exit status 1.
+    #[arg(long)]
+    pub ws: Option<String>,
     /// The `Jobs` contract.
     #[arg(long)]
     pub jobs: String,
@@ -154,6 +166,10 @@ pub struct VerifyArgs {
     /// The `Executors` contract.
     #[arg(long)]
     pub executors: String,
+    /// The code contract: the code transaction must be a successful call to it, as a node
+    /// requires.
+    #[arg(long)]
+    pub code_contract: String,
     /// Verify a direct-run receipt (`POST /api/serverless`) instead of a chain job.
     #[arg(long, requires_all = ["request", "response"], conflicts_with = "job")]
     pub direct: bool,

@@ -151,7 +151,8 @@ pub fn job_id(value: &str) -> Result<U256, ClientError> {
     })
 }
 
-/// Sends `data` to `to` with estimated gas, waits for the receipt, requires success.
+/// Sends `data` to `to` with estimated gas, waits for the receipt (with progress on stderr),
+/// requires success.
 pub async fn send(
     client: &Writer,
     to: Address,
@@ -163,8 +164,9 @@ pub async fn send(
         .send_transaction(request, None)
         .await
         .map_err(|error| rpc(what)(&error))?;
-    let receipt = pending
-        .interval(POLL)
+    // `Display` shortens the hash (0x1234…cdef): the spinner stays on one line.
+    let status = format!("waiting for the {what} receipt of {}", pending.tx_hash());
+    let receipt = super::progress::during(&status, pending.interval(POLL))
         .await
         .map_err(|error| rpc(what)(&error))?
         .ok_or_else(|| rpc(what)(&"no receipt"))?;
@@ -179,7 +181,7 @@ pub async fn send(
 
 /// A view call at `block` (latest if `None`), decoded with `abi`'s `function`.
 pub async fn view<D: ethers::abi::Detokenize>(
-    client: &Reader,
+    client: &impl Middleware,
     abi: &BaseContract,
     to: Address,
     function: &'static str,
@@ -201,7 +203,7 @@ pub async fn view<D: ethers::abi::Detokenize>(
 
 /// Every log of `contract` with `topic0` and, if given, `topic1`, from block 0.
 pub async fn logs(
-    client: &Reader,
+    client: &impl Middleware,
     contract: Address,
     topic0: H256,
     topic1: Option<H256>,
@@ -210,8 +212,16 @@ pub async fn logs(
     if let Some(topic1) = topic1 {
         filter = filter.topic1(topic1);
     }
+    filtered_logs(client, &filter).await
+}
+
+/// Every log `filter` matches.
+pub async fn filtered_logs(
+    client: &impl Middleware,
+    filter: &Filter,
+) -> Result<Vec<Log>, ClientError> {
     client
-        .get_logs(&filter)
+        .get_logs(filter)
         .await
         .map_err(|error| rpc("eth_getLogs")(&error))
 }

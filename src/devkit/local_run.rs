@@ -4,7 +4,8 @@
 //! Receives [`RunArgs`]; sends `RunInProcess` to the runner it starts, and stops it (and removes
 //! its cgroups and job directory) before returning. The job's cgroup parent and job directory
 //! are private to this process (`<cgroup_parent>-run-<pid>`, a temporary directory), so `run`
-//! never touches a node's jobs on the same host.
+//! never touches a node's jobs on the same host. Code above the node's code cap (the calldata
+//! decoder's bound) ends as outcome 2 without a run, as no upload of it decodes on a node.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use super::args::{Mode, RunArgs, SandboxArgs};
 use super::{exit, read_file, DevkitError};
+use crate::code::calldata::MAX_ARG_BYTES;
 use crate::config::{ExecutionMode, LocalExecution};
 use crate::domain::JobOutcome;
 use crate::messages::jobs::RunInProcess;
@@ -82,6 +84,15 @@ impl LocalSandbox {
         input: Vec<u8>,
         budget: Duration,
     ) -> Result<LocalOutcome, DevkitError> {
+        if code.len() > MAX_ARG_BYTES {
+            // No upload of it decodes on a node (the calldata decoder's length bound): outcome 2.
+            return Ok(LocalOutcome::Ended {
+                outcome: JobOutcome::InvalidCalldata,
+                output: Vec::new(),
+                user_time: Duration::ZERO,
+                peak_memory: None,
+            });
+        }
         let (runner, cleanup) = start_sandbox(&self.settings.execution, 1).await?;
         let job = ProcessJob {
             name: "local-run".into(),

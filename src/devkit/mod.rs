@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod client;
+pub mod code_tx;
 pub mod exit;
 pub mod job;
 pub mod local_run;
@@ -16,6 +17,7 @@ pub mod progress;
 pub mod upload;
 pub mod verify;
 pub mod verify_direct;
+pub mod watch;
 
 /// Why a subcommand could not do its work (not an outcome of user code: those are data).
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,10 @@
 //! `submitOutput` calldata (the node's own digest and recovery) against the event's executor,
 //! and that signer's registration in `Executors` at the job's block.
 //!
+//! The code transaction is judged by the node's own code path ([`code_tx`]): an invalid one
+//! (reverted, not sent to the code contract, calldata that is not `saveCodeInCallData`) is a
+//! failed check of its own, and the answers are compared with the outcome a node gives it.
+//!
 //! Receives [`VerifyArgs`]; reads logs, transactions and views; runs the code once locally.
 //! Prints one block per answer and a verdict line each; exit 0 only if every check passed.
 //!
@@ -21,11 +25,10 @@ use ethers::types::{Address, H256, U256};
 use super::args::VerifyArgs;
 use super::client::{self, executors_abi, jobs_abi, jobs_topic, Reader, Responded};
 use super::local_run::{LocalOutcome, LocalSandbox};
-use super::{exit, DevkitError};
+use super::{code_tx, exit, DevkitError};
 use crate::chain::ecdsa::recover_address;
 use crate::chain::eip712::{submit_output_digest, SubmitOutputMessage};
-use crate::code::calldata::decode_code_calldata;
-use crate::domain::JobOutcome;
+use crate::messages::code::CodeError;
 
 /// What the code mentions that makes a re-run differ legitimately.
 pub(super) const NON_DETERMINISTIC: [&str; 4] =
@@ -45,6 +48,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
     }
     let jobs = client::address("--jobs", args.jobs.as_deref().unwrap_or_default())?;
     let executors = client::address("--executors", &args.executors)?;
+    let code_contract = client::address("--code-contract", &args.code_contract)?;
     let id = client::job_id(args.job.as_deref().unwrap_or_default())?;
     let reader = client::reader(&args.chain.rpc)?;
     let topic = H256::from(<[u8; 32]>::from(id));
@@ -55,32 +59,22 @@ pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
             .iter()
             .map(client::decode_responded)
             .collect::<Result<_, _>>()?;
-    let code = client::tx_input(&reader, created.code_tx).await?;
+    let judged = code_tx::fetch(&args.chain.rpc, created.code_tx, code_contract).await?;
     let sandbox = LocalSandbox::new(&args.sandbox, None)?;
     let budget = Duration::from_millis(created.deadline.min(U256::from(u64::MAX)).as_u64());
-    let (expected, suspects) = match code.as_deref().map(decode_code_calldata) {
-        None => (verdict(JobOutcome::InvalidCodeTx), Vec::new()),
-        Some(Err(_)) => (verdict(JobOutcome::InvalidCalldata), Vec::new()),
-        Some(Ok(code)) => {
-            let suspects = suspects_in(&code);
-            (
-                rerun(&sandbox, code.clone(), &created.input, budget).await?,
-                suspects,
-            )
-        }
-    };
+    let (expected, suspects) = expect(&sandbox, &judged, &created.input, budget).await?;
     let mut out = std::io::stdout().lock();
     let write = |error| DevkitError::Write(error);
     writeln!(
         out,
-        "job {id}: code {:?}, {} selected, {} answered; re-run: error_code {} output {}",
-        created.code_tx,
+        "job {id}: {} selected, {} answered; re-run: error_code {} output {}",
         created.selected.len(),
         answers.len(),
         expected.error_code,
         shown(&expected.output)
     )
     .map_err(write)?;
+    writeln!(out, "  {}", code_tx::describe(created.code_tx, &judged)).map_err(write)?;
     let mut all_passed = !answers.is_empty();
     for answer in &answers {
         let failures = check(
@@ -105,6 +99,10 @@ pub async fn verify(args: &VerifyArgs) -> Result<u8, DevkitError> {
     if answers.is_empty() {
         writeln!(out, "no answers on chain yet").map_err(write)?;
     }
+    if let Err(error) = &judged {
+        all_passed = false;
+        writeln!(out, "verdict: {}", code_tx::failure(error)).map_err(write)?;
+    }
     Ok(if all_passed {
         exit::OK
     } else {
@@ -121,11 +119,28 @@ pub(super) fn suspects_in(code: &[u8]) -> Vec<&'static str> {
         .collect()
 }
 
-pub(super) fn verdict(outcome: JobOutcome) -> Expected {
-    Expected {
-        error_code: outcome.error_code(),
-        output: Vec::new(),
-    }
+/// What a node answers for the judged code: the re-run's outcome and output, or the node's
+/// verdict on an invalid code transaction (outcome 1 or 2, no output); and the code's
+/// non-determinism suspects.
+pub(super) async fn expect(
+    sandbox: &LocalSandbox,
+    judged: &Result<Vec<u8>, CodeError>,
+    input: &[u8],
+    budget: Duration,
+) -> Result<(Expected, Vec<&'static str>), DevkitError> {
+    Ok(match judged {
+        Ok(code) => (
+            rerun(sandbox, code.clone(), input, budget).await?,
+            suspects_in(code),
+        ),
+        Err(error) => (
+            Expected {
+                error_code: error.job_error_code().unwrap_or_default(),
+                output: Vec::new(),
+            },
+            Vec::new(),
+        ),
+    })
 }
 
 pub(super) async fn rerun(
@@ -134,7 +149,8 @@ pub(super) async fn rerun(
     input: &[u8],
     budget: Duration,
 ) -> Result<Expected, DevkitError> {
-    match sandbox.run(code, input.to_vec(), budget).await? {
+    let run = sandbox.run(code, input.to_vec(), budget);
+    match super::progress::during("re-running the code in the local sandbox", run).await? {
         LocalOutcome::Ended {
             outcome, output, ..
         } => Ok(Expected {

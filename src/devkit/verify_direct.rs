@@ -4,6 +4,8 @@
 //! under the direct-run EIP-712 domain (the node's own digest), and that signer's registration
 //! in `Executors` now (a direct run has no block).
 //!
+//! The code transaction is judged as the node judges it ([`super::code_tx`]).
+//!
 //! Receives [`VerifyArgs`] with `--request` and `--response` files; reads the code transaction
 //! and one view; runs the code once. Prints the checks and a verdict; exit 0 only if all pass.
 
@@ -17,12 +19,10 @@ use ethers::types::{Address, H256, U256};
 use super::args::VerifyArgs;
 use super::client::{self, executors_abi};
 use super::local_run::LocalSandbox;
-use super::verify::{rerun, shown, suspects_in, verdict};
-use super::{exit, read_file, DevkitError};
+use super::verify::{expect, shown};
+use super::{code_tx, exit, read_file, DevkitError};
 use crate::chain::ecdsa::recover_address;
 use crate::chain::eip712::{direct_run_receipt_digest, DirectRunReceipt};
-use crate::code::calldata::decode_code_calldata;
-use crate::domain::JobOutcome;
 use crate::http::{
     parse_direct_request as parse_request, ERROR_CODE_HEADER,
     RECEIPT_SIGNATURE_HEADER as SIGNATURE_HEADER, SIGN_TIMESTAMP_HEADER, TOTAL_TIME_HEADER,
@@ -57,21 +57,18 @@ pub async fn verify_direct(args: &VerifyArgs) -> Result<u8, DevkitError> {
         .await
         .map_err(|error| client::rpc("eth_chainId")(&error))?
         .as_u64();
-    let code = client::tx_input(&reader, H256(code_tx.0)).await?;
+    let code_contract = client::address("--code-contract", &args.code_contract)?;
+    let judged = code_tx::fetch(&args.chain.rpc, H256(code_tx.0), code_contract).await?;
     let sandbox = LocalSandbox::new(&args.sandbox, None)?;
     // The receipt's total time is capped at the node's deadline: the re-run gets at least that.
     let budget = Duration::from_millis(receipt.total_time_ms.max(1)).max(sandbox.default_budget());
-    let (expected, suspects) = match code.as_deref().map(decode_code_calldata) {
-        None => (verdict(JobOutcome::InvalidCodeTx), Vec::new()),
-        Some(Err(_)) => (verdict(JobOutcome::InvalidCalldata), Vec::new()),
-        Some(Ok(code)) => {
-            let suspects = suspects_in(&code);
-            (rerun(&sandbox, code, &input, budget).await?, suspects)
-        }
-    };
+    let (expected, suspects) = expect(&sandbox, &judged, &input, budget).await?;
     let mut out = std::io::stdout().lock();
     let write = DevkitError::Write;
     let mut failures = Vec::new();
+    if let Err(error) = &judged {
+        failures.push(code_tx::failure(error));
+    }
     writeln!(
         out,
         "direct run of code {code_tx}: receipt error_code {} output {}; re-run: error_code {} output {}",
@@ -81,6 +78,7 @@ pub async fn verify_direct(args: &VerifyArgs) -> Result<u8, DevkitError> {
         shown(&expected.output)
     )
     .map_err(write)?;
+    writeln!(out, "  {}", code_tx::describe(H256(code_tx.0), &judged)).map_err(write)?;
     if receipt.error_code == expected.error_code && receipt.output == expected.output {
         writeln!(out, "  output and code: equal to the re-run").map_err(write)?;
     } else {

@@ -133,4 +133,6 @@ pub struct ChainJobResponded {
     pub executor: crate::domain::Address,
     /// Outputs accepted so far.
     pub output_count: u8,
+    /// The block of the log: a reorg from it on removes this output.
+    pub block_number: u64,
 }

@@ -1,92 +1,74 @@
-//! Builds the test programs with the real toolchains `scripts/setup.sh` installs: C with
-//! Debian's clang for `wasm32-wasi`, AssemblyScript with the pinned `asc`, bundles with `tar`. Each program is built once per test
-//! binary into Cargo's temp dir for integration tests.
+//! The test programs, built by `examples/wasm/build.sh` itself — the script a developer copies
+//! — with the real toolchains `scripts/setup.sh` installs (C with Debian's clang for
+//! `wasm32-wasi`, AssemblyScript with the pinned `asc`, the bundle with `tar`), once per test
+//! binary into Cargo's temp dir for integration tests; and hand-made bundles and modules.
 
 #![allow(unreachable_pub, dead_code)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn out_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", std::process::id()));
+fn out_dir(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wasm")
+/// Runs `examples/wasm/build.sh` with `args` and `env`, building into `out`; its stdout.
+pub fn build_script(out: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wasm/build.sh");
+    let output = Command::new(script)
+        .args(args)
+        .env("OUT", out)
+        .envs(env.iter().copied())
+        .output()
+        .expect("examples/wasm/build.sh");
+    assert!(
+        output.status.success(),
+        "build.sh failed (run scripts/setup.sh): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
-/// The C programs of `examples/wasm/c/`, each compiled to a WASI command exactly as
-/// `examples/wasm/build.sh` does, once per test binary.
-const C_PROGRAMS: [&str; 6] = [
-    "prime_factors",
-    "exit3",
-    "trap",
-    "memory_bomb",
-    "loop",
-    "large_output",
-];
+/// Where `build.sh` put every example, built on first use.
+fn built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = out_dir("built");
+        build_script(&dir, &[], &[]);
+        dir
+    })
+}
 
 /// `examples/wasm/c/<name>.c` as a WASI command.
 pub fn c_program(name: &str) -> Vec<u8> {
-    static BUILT: OnceLock<HashMap<&'static str, Vec<u8>>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let dir = out_dir();
-        C_PROGRAMS
-            .iter()
-            .map(|&program| {
-                let out = dir.join(format!("{program}.wasm"));
-                let source = examples().join(format!("c/{program}.c"));
-                let status = Command::new("clang")
-                    .args([
-                        "--target=wasm32-wasi",
-                        "--sysroot=/usr",
-                        "-Oz",
-                        "-Wl,--strip-all",
-                        "-o",
-                    ])
-                    .arg(&out)
-                    .arg(&source)
-                    .status()
-                    .expect("clang (run scripts/setup.sh)");
-                assert!(status.success(), "clang failed for {}", source.display());
-                (program, std::fs::read(out).unwrap())
-            })
-            .collect()
-    });
-    built[name].clone()
+    std::fs::read(built().join(format!("{name}.wasm"))).unwrap()
 }
 
 /// `examples/wasm/assemblyscript/` as a bundle: `index.js` and `factor.wasm` compiled by the
-/// pinned AssemblyScript, exactly as `examples/wasm/build.sh` does.
+/// pinned AssemblyScript.
 pub fn assemblyscript_bundle() -> Vec<u8> {
-    static BUILT: OnceLock<Vec<u8>> = OnceLock::new();
-    BUILT.get_or_init(build_assemblyscript_bundle).clone()
+    std::fs::read(built().join("prime_factors_as.tar")).unwrap()
 }
 
-fn build_assemblyscript_bundle() -> Vec<u8> {
-    let out = out_dir().join("factor.wasm");
-    let dir = examples().join("assemblyscript");
-    {
-        let asc = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/asc");
-        let status = Command::new("node")
-            .arg(asc)
-            .arg(dir.join("factor.ts"))
-            .arg("-o")
-            .arg(&out)
-            .args(["-O3", "--runtime", "stub", "--use", "abort="])
-            .status()
-            .expect("node");
-        assert!(status.success(), "asc failed (run scripts/setup.sh)");
-    }
-    let entry = std::fs::read(dir.join("index.js")).unwrap();
-    tar_bundle(&[
-        ("index.js", &entry),
-        ("factor.wasm", &std::fs::read(out).unwrap()),
-    ])
+/// `build.sh --upload NAME`, as the README shows it: builds into a directory of its own, then
+/// uploads `NAME` with the kit; the upload's transaction hash.
+pub fn build_and_upload(name: &str, rpc: &str, code_contract: &str, key_file: &Path) -> String {
+    let out = out_dir("upload");
+    let stdout = build_script(
+        &out,
+        &["--upload", name],
+        &[
+            ("RPC_URL", rpc),
+            ("CODE_CONTRACT", code_contract),
+            ("KEY_FILE", key_file.to_str().unwrap()),
+            ("SE", env!("CARGO_BIN_EXE_serverless-executor")),
+        ],
+    );
+    stdout.lines().last().unwrap_or_default().trim().to_owned()
 }
 
 /// A ustar bundle of `files` (name, bytes), in that order, made by the real `tar`.
@@ -135,4 +117,28 @@ pub fn add_bundle() -> Vec<u8> {
         ("lib/add.wasm", &wat(ADD_WAT)),
         ("config.json", br#"{"prefix": "sum="}"#),
     ])
+}
+
+/// A bundle holding `index.js` and `content` under `name`, even a name `tar` would not store:
+/// the header is rewritten (and its checksum recomputed) after `tar` made it.
+pub fn bundle_with_name(name: &str, content: &[u8]) -> Vec<u8> {
+    let placeholder = "x".repeat(name.len());
+    let mut archive = tar_bundle(&[("index.js", ADD_ENTRY.as_bytes()), (&placeholder, content)]);
+    let at = archive
+        .chunks(512)
+        .position(|block| block.starts_with(placeholder.as_bytes()))
+        .unwrap()
+        * 512;
+    archive[at..at + name.len()].copy_from_slice(name.as_bytes());
+    archive[at + 148..at + 156].fill(b' ');
+    let sum: u32 = archive[at..at + 512].iter().map(|&b| u32::from(b)).sum();
+    archive[at + 148..at + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    archive
+}
+
+/// A bundle holding `index.js` twice: its header and content repeated, then the end blocks.
+pub fn duplicate_bundle() -> Vec<u8> {
+    let first = tar_bundle(&[("index.js", ADD_ENTRY.as_bytes())]);
+    let member = &first[..first.len() - 1024];
+    [member, member, &first[first.len() - 1024..]].concat()
 }

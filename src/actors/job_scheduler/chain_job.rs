@@ -6,11 +6,11 @@
 //! window closes.** An infrastructure fault (the RPC down, timing out, answering 5xx or
 //! JSON-RPC errors; no gas key yet after a restart) never drops it: the signed output is kept
 //! and sent again with a capped backoff, signed afresh before the signature reaches
-//! `SIGN_MAX_AGE`. It stops only when the output is included, when the contract refuses it
-//! for good, when it is no longer wanted (our output seen on chain, or the job orphaned by a
-//! reorg), or when the window closes. Failures are logged once here, at the boundary.
+//! `SIGN_MAX_AGE`. It stops only when the contract refuses it for good, when the job is
+//! orphaned by a reorg, or when the window closes. An included output is held until then too:
+//! a reorg can remove the block that included it while the job's own block stays, and the
+//! output is then sent again. Failures are logged once here, at the boundary.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ use crate::domain::Address;
 use crate::messages::jobs::Execution;
 use crate::messages::signing::SignOutput;
 use crate::messages::tx::{ReportTimeout, ResyncNonce, SubmitOutput, Submitted, TxError};
+
+use super::wanted::Wanted;
 
 /// How often an output waiting for a gas key asks again.
 pub(super) const GAS_KEY_POLL: Duration = Duration::from_millis(500);
@@ -64,21 +66,23 @@ pub(super) struct OutputJob {
     pub(super) execution: Execution,
     /// When the contract stops accepting outputs for the job.
     pub(super) answer_by: Instant,
-    /// Set by the scheduler when the output is no longer wanted: ours is on chain, or the
-    /// job's block was replaced (a re-created job with the same id is a new job).
-    pub(super) cancel: Arc<AtomicBool>,
+    /// Set by the scheduler: ours is on chain (or no longer, after a reorg), or the job's
+    /// block was replaced (a re-created job with the same id is a new job).
+    pub(super) wanted: Arc<Wanted>,
 }
 
 impl OutputJob {
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.wanted.cancelled()
     }
 }
 
 /// What to do after one signed call ended.
 enum Step {
-    /// Included, refused for good, no longer wanted or out of time: stop.
+    /// Refused for good, not sent, no longer wanted or out of time: stop.
     Done,
+    /// Included: held until the window closes, in case a reorg removes it.
+    Included,
     /// The signature is (nearly) too old, or the nonce was lost: sign again and resend.
     SignAgain,
 }
@@ -90,15 +94,22 @@ struct Noted {
     fault: bool,
 }
 
-/// Signs and submits one job's outcome until it is included, refused for good, no longer
-/// wanted, or the answer window closes.
+/// Signs and submits one job's outcome until the answer window closes, unless it is refused
+/// for good or the job is orphaned; while ours is on chain it only waits.
 pub(super) async fn report_output(links: ChainLinks, job: OutputJob) {
     let job_id = job.job_id;
     let mut noted = Noted::default();
     let mut backoff = Backoff::new(FAULT_RETRY_FIRST, FAULT_RETRY_MAX);
     loop {
+        if job.wanted.orphaned() {
+            return info!(%job_id, "Output no longer wanted: the job was orphaned by a reorg.");
+        }
         if job.cancelled() {
-            return info!(%job_id, "Output no longer wanted (ours is on chain, or the job was orphaned).");
+            debug!(%job_id, "Our output is on chain; held until the answer window closes.");
+            if !held_until_removed(&job).await {
+                return;
+            }
+            continue;
         }
         if Instant::now() >= job.answer_by {
             return error!(%job_id, "Answer window closed before our output was included.");
@@ -108,8 +119,21 @@ pub(super) async fn report_output(links: ChainLinks, job: OutputJob) {
         };
         match submit(&links, &job, &call, fresh_until, &mut noted, &mut backoff).await {
             Step::Done => return,
-            Step::SignAgain => {}
+            Step::Included if !held_until_removed(&job).await => return,
+            Step::Included | Step::SignAgain => {}
         }
+    }
+}
+
+/// Waits until the answer window closes (false) or a reorg may have removed our included
+/// output (true: send it again).
+async fn held_until_removed(job: &OutputJob) -> bool {
+    tokio::select! {
+        () = job.wanted.removed() => {
+            warn!(job_id = %job.job_id, "Our output may have been removed by a reorg; sending it again.");
+            true
+        }
+        () = tokio::time::sleep_until(job.answer_by) => false,
     }
 }
 
@@ -214,7 +238,7 @@ async fn follow(job: &OutputJob, submitted: Submitted, fresh_until: Instant) -> 
         Ok(Ok(Ok(hash))) => {
             let error_code = job.execution.outcome.error_code();
             info!(%job_id, tx_hash = %hash, error_code, "Output submitted on chain.");
-            Step::Done
+            Step::Included
         }
         Ok(Ok(Err(TxError::Submit(SubmitError::Reverted(data))))) => {
             refused(job_id, data.as_deref(), "on chain")

@@ -11,7 +11,6 @@
 //!
 //! Receives a [`Job`] from the scheduler; sends `FetchCode` and `RunInProcess`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::wanted::Wanted;
 use super::SchedulerLinks;
 use crate::domain::{JobOutcome, TxHash};
 use crate::messages::code::{CodeError, FetchCode};
@@ -56,14 +56,14 @@ pub(super) struct Job {
     pub(super) waits: Waits,
     pub(super) source: Source,
     /// Chain jobs: set when running is no longer needed (checked before workerd starts).
-    pub(super) cancel: Option<Arc<AtomicBool>>,
+    pub(super) cancel: Option<Arc<Wanted>>,
 }
 
 impl Job {
     fn cancelled(&self) -> bool {
         self.cancel
             .as_ref()
-            .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
+            .is_some_and(|wanted| wanted.cancelled())
     }
 
     /// The execution to sign; `total_time` is the user's time, capped at the budget (equal to

@@ -5,13 +5,14 @@
 //! bookkeeping, unit-tested; the actor owns one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::SpawnHandle;
 
+use super::wanted::Wanted;
 use crate::chain::jobs_events::JobId;
+use crate::domain::Address;
 
 /// Jobs tracked at once; beyond it new jobs are neither run nor watched (logged), so a flood
 /// of `JobCreated` cannot grow the node's memory without bound.
@@ -62,9 +63,10 @@ pub(super) struct TrackedJob {
     pub(super) ours: bool,
     /// The timeout report scheduled for it (or the end of its bookkeeping once complete).
     pub(super) watch: Option<SpawnHandle>,
-    /// Set when running it is pointless: answered by us already, or orphaned. The pipeline
-    /// checks it before it starts workerd.
-    pub(super) cancel: Arc<AtomicBool>,
+    /// Whether its output is still wanted, shared with its run and its output's sender.
+    pub(super) wanted: Arc<Wanted>,
+    /// Each `JobResponded` seen: who answered, in which block (a reorg can remove some).
+    responses: Vec<Response>,
     /// Our output for it is on chain.
     pub(super) answered_by_us: bool,
     /// Every selected executor answered: no timeout report.
@@ -85,17 +87,31 @@ impl TrackedJob {
             selected,
             ours,
             watch: None,
-            cancel: Arc::new(AtomicBool::new(false)),
+            wanted: Arc::default(),
+            responses: Vec::new(),
             answered_by_us: false,
             complete: false,
         }
     }
 
-    /// Stops a pipeline that has not started workerd yet.
+    /// The job is gone (its block replaced, or its record replaced by a re-inclusion): stops a
+    /// pipeline that has not started workerd yet, and any sending of its output.
     pub(super) fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.wanted.set_orphaned();
     }
 }
+
+/// One `JobResponded` of a job.
+#[derive(Debug, Clone, Copy)]
+struct Response {
+    executor: Address,
+    block_number: u64,
+    by_us: bool,
+}
+
+/// Responses kept per job: the contract takes one per selected executor; a longer list is a
+/// misbehaving endpoint, and is not grown.
+const MAX_RESPONSES: usize = 256;
 
 /// The state of a job when its run ends.
 #[derive(Debug, PartialEq, Eq)]
@@ -170,18 +186,64 @@ impl TrackedJobs {
         }
     }
 
-    /// Records a `JobResponded`: ours cancels a pending run; a full set ends the timeout
-    /// watch's purpose. Returns whether the job is now complete.
-    pub(super) fn responded(&mut self, job_id: &JobId, by_us: bool, output_count: u8) -> bool {
+    /// Records a `JobResponded` by `executor` in `block_number`: ours cancels a pending run;
+    /// a full set ends the timeout watch's purpose. Returns whether the job is now complete.
+    pub(super) fn responded(
+        &mut self,
+        job_id: &JobId,
+        executor: Address,
+        by_us: bool,
+        output_count: u8,
+        block_number: u64,
+    ) -> bool {
         let Some(job) = self.jobs.get_mut(job_id) else {
             return false;
         };
+        let response = Response {
+            executor,
+            block_number,
+            by_us,
+        };
+        if let Some(known) = job.responses.iter_mut().find(|r| r.executor == executor) {
+            *known = response;
+        } else if job.responses.len() < MAX_RESPONSES {
+            job.responses.push(response);
+        }
         if by_us {
             job.answered_by_us = true;
-            job.cancel();
+            job.wanted.set_answered();
         }
         job.complete |= usize::from(output_count) >= job.selected;
         job.complete
+    }
+
+    /// After a reorg from `fork` (jobs created from it on already orphaned): forgets the
+    /// responses in the replaced blocks, so that the job is incomplete again and, if ours was
+    /// among them, ours to answer again (its sender sends it again; at the window's end the
+    /// job is never reported by us). Returns the jobs whose own answer was removed.
+    pub(super) fn forget_responses_from(&mut self, fork: u64) -> Vec<JobId> {
+        let mut ours_removed = Vec::new();
+        for (id, job) in &mut self.jobs {
+            let before = job.responses.len();
+            let our_answer_removed = job
+                .responses
+                .iter()
+                .any(|r| r.by_us && r.block_number >= fork);
+            job.responses.retain(|r| r.block_number < fork);
+            if job.responses.len() != before {
+                job.complete = job.responses.len() >= job.selected;
+            }
+            if our_answer_removed {
+                job.answered_by_us = false;
+                ours_removed.push(*id);
+            }
+            // Ours and not seen answered: an output included just before the reorg may be
+            // gone before its log reached us. A needless resend is refused as a duplicate.
+            if job.ours && !job.answered_by_us {
+                job.wanted.answer_removed();
+            }
+        }
+        ours_removed
     }
 
     /// Forgets a job whose answer window closed and says whether to report it.
@@ -217,6 +279,9 @@ impl TrackedJobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const US: Address = Address([1; 20]);
+    const OTHER: Address = Address([2; 20]);
 
     fn tracked(block_number: u64, hash: u8) -> TrackedJob {
         TrackedJob::new(block_number, [hash; 32], 1, false)
@@ -261,12 +326,15 @@ mod tests {
         let id = JobId([1; 32]);
         let mut job = tracked(5, 1);
         job.selected = 2;
-        let cancel = Arc::clone(&job.cancel);
+        let wanted = Arc::clone(&job.wanted);
         book.deliver(id, job);
-        assert!(!book.responded(&id, false, 1), "one of two outputs");
-        assert!(!cancel.load(Ordering::Relaxed));
-        assert!(book.responded(&id, true, 2));
-        assert!(cancel.load(Ordering::Relaxed));
+        assert!(
+            !book.responded(&id, OTHER, false, 1, 6),
+            "one of two outputs"
+        );
+        assert!(!wanted.cancelled());
+        assert!(book.responded(&id, US, true, 2, 6));
+        assert!(wanted.cancelled());
         assert_eq!(book.verdict(&id, &[1; 32]), RunVerdict::AlreadyAnswered);
         assert_eq!(book.close_window(&id), WindowEnd::Nothing, "complete");
         assert_eq!(book.close_window(&id), WindowEnd::Nothing, "forgotten");
@@ -283,7 +351,7 @@ mod tests {
         }
         book.deliver(other, tracked(5, 1));
         // Ours and one of two outputs, ours: a report slashes only the other executor.
-        book.responded(&answered, true, 1);
+        book.responded(&answered, US, true, 1, 6);
         assert_eq!(book.close_window(&missed), WindowEnd::OursUnanswered);
         assert_eq!(book.close_window(&answered), WindowEnd::Report);
         assert_eq!(book.close_window(&other), WindowEnd::Report);
@@ -307,5 +375,33 @@ mod tests {
             book.verdict(&JobId([2; 32]), &[2; 32]),
             RunVerdict::Orphaned
         );
+    }
+
+    #[test]
+    fn a_reorg_removing_only_our_answer_makes_the_job_ours_to_answer_again() {
+        let mut book = TrackedJobs::default();
+        let id = JobId([1; 32]);
+        let job = TrackedJob::new(5, [1; 32], 2, true);
+        let wanted = Arc::clone(&job.wanted);
+        book.deliver(id, job);
+        book.responded(&id, OTHER, false, 1, 6);
+        assert!(book.responded(&id, US, true, 2, 7), "both answered");
+        // Block 7 (our answer) is replaced; the job (block 5) and the other answer stay.
+        assert_eq!(book.forget_responses_from(7), [id]);
+        assert!(!wanted.cancelled(), "our output is wanted again");
+        assert_eq!(book.verdict(&id, &[1; 32]), RunVerdict::Submit);
+        // Were it never answered again, reporting it would slash us.
+        assert_eq!(book.close_window(&id), WindowEnd::OursUnanswered);
+    }
+
+    #[test]
+    fn a_reorg_removing_another_answer_makes_the_job_reportable_again() {
+        let mut book = TrackedJobs::default();
+        let id = JobId([1; 32]);
+        book.deliver(id, tracked(5, 1));
+        assert!(book.responded(&id, OTHER, false, 1, 8));
+        assert!(book.forget_responses_from(9).is_empty(), "block 8 stays");
+        assert_eq!(book.forget_responses_from(8), Vec::<JobId>::new());
+        assert_eq!(book.close_window(&id), WindowEnd::Report);
     }
 }
