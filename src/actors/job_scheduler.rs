@@ -43,6 +43,7 @@ use crate::messages::tx::ResyncNonce;
 use crate::metrics::{Metrics, Source};
 pub use chain_job::ChainLinks;
 use chain_job::OutputJob;
+use load::OutputsInFlight;
 pub use load::{LoadSnapshot, SchedulerLoad};
 use pipeline::{run_pipeline, Job, Waits};
 use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
@@ -87,6 +88,8 @@ pub struct JobScheduler {
     direct_queue_timeout: Duration,
     /// Direct runs admitted, chain jobs running and reports in flight, shared with readers.
     load: SchedulerLoad,
+    /// Output senders alive, for the count of outputs not on chain yet.
+    outputs: OutputsInFlight,
     next_job: u64,
     /// Registered on chain: chain jobs are run only then.
     serving: bool,
@@ -103,6 +106,7 @@ impl JobScheduler {
             chain_slots: Arc::new(Semaphore::new(capacity.chain)),
             load: SchedulerLoad::new(Arc::clone(&direct_slots), capacity.direct, direct_limit),
             direct_slots,
+            outputs: OutputsInFlight::default(),
             direct_queue_timeout: capacity.direct_queue_timeout,
             next_job: 0,
             serving: false,
@@ -249,12 +253,9 @@ impl Handler<ChainJobCreated> for JobScheduler {
                         answer_by,
                         wanted,
                     };
-                    let guard = act.load.report_guard();
-                    let report = async move {
-                        chain_job::report_output(links, output).await;
-                        drop(guard);
-                    };
-                    ctx.spawn(report.into_actor(act));
+                    let sender = act.outputs.started(Arc::clone(&output.wanted), &act.load);
+                    let report = chain_job::report_output(links, output).into_actor(act);
+                    ctx.spawn(report.map(move |(), act, _| act.outputs.ended(sender, &act.load)));
                 }
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }
@@ -276,6 +277,7 @@ impl Handler<ChainJobResponded> for JobScheduler {
             msg.output_count,
             msg.block_number,
         );
+        self.outputs.refresh(&self.load);
     }
 }
 
@@ -296,6 +298,7 @@ impl Handler<ChainReorged> for JobScheduler {
         for job_id in self.chain_jobs.forget_responses_from(msg.fork) {
             warn!(%job_id, fork = msg.fork, "Our output's block was replaced; sending it again within the job's window.");
         }
+        self.outputs.refresh(&self.load);
     }
 }
 

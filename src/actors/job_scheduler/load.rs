@@ -1,13 +1,17 @@
 //! What the scheduler has in flight, shared as atomics so that readers off the actor (the
 //! agent-check port, `GET /ready`, the graceful drain) see it without a message round trip.
 //!
-//! Written only by `JobScheduler`; read by `crate::readiness` and `main`'s drain. A clone is a
-//! handle to the same counters.
+//! Written only by `JobScheduler`; read by `crate::balancer` (readiness and the drain). A clone
+//! is a handle to the same counters. [`OutputsInFlight`] is the scheduler's own book behind one
+//! of them: an output sender lives until its job's answer window closes (an included output is
+//! held in case a reorg removes it), but for the drain an output is done once ours is on chain.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
+
+use super::wanted::Wanted;
 
 /// Live counts of the scheduler's work.
 #[derive(Debug, Clone)]
@@ -23,6 +27,7 @@ struct Counters {
     direct_admitted: AtomicUsize,
     chain_running: AtomicUsize,
     chain_reports: AtomicUsize,
+    outputs_unsent: AtomicUsize,
 }
 
 /// A snapshot of [`SchedulerLoad`].
@@ -38,7 +43,7 @@ pub struct LoadSnapshot {
     pub direct_limit: usize,
     /// Chain jobs running.
     pub chain_running: usize,
-    /// Chain outputs and timeout reports being signed, sent or waited for.
+    /// Chain outputs not on chain yet, and timeout reports being sent or waited for.
     pub chain_reports: usize,
 }
 
@@ -81,7 +86,8 @@ impl SchedulerLoad {
             direct_admitted: counters.direct_admitted.load(Ordering::Acquire),
             direct_limit: self.direct_limit,
             chain_running: counters.chain_running.load(Ordering::Acquire),
-            chain_reports: counters.chain_reports.load(Ordering::Acquire),
+            chain_reports: counters.chain_reports.load(Ordering::Acquire)
+                + counters.outputs_unsent.load(Ordering::Acquire),
         }
     }
 
@@ -107,7 +113,7 @@ impl SchedulerLoad {
         self.counters.chain_running.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Counts a report future until the returned guard is dropped (the future ended).
+    /// Counts a timeout report future until the returned guard is dropped (the future ended).
     pub(super) fn report_guard(&self) -> ReportGuard {
         self.counters.chain_reports.fetch_add(1, Ordering::AcqRel);
         ReportGuard(Arc::clone(&self.counters))
@@ -121,5 +127,66 @@ pub(super) struct ReportGuard(Arc<Counters>);
 impl Drop for ReportGuard {
     fn drop(&mut self) {
         self.0.chain_reports.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The output senders alive, each with its job's [`Wanted`]: those whose output is not on chain
+/// yet are counted in [`LoadSnapshot::chain_reports`]. Owned by the scheduler.
+#[derive(Debug, Default)]
+pub(super) struct OutputsInFlight {
+    next: u64,
+    live: Vec<(u64, Arc<Wanted>)>,
+}
+
+impl OutputsInFlight {
+    /// A sender starts; returns its id for [`OutputsInFlight::ended`].
+    pub(super) fn started(&mut self, wanted: Arc<Wanted>, load: &SchedulerLoad) -> u64 {
+        self.next += 1;
+        self.live.push((self.next, wanted));
+        self.refresh(load);
+        self.next
+    }
+
+    pub(super) fn ended(&mut self, id: u64, load: &SchedulerLoad) {
+        self.live.retain(|(live, _)| *live != id);
+        self.refresh(load);
+    }
+
+    /// Recounts after chain events changed whether outputs are on chain.
+    pub(super) fn refresh(&self, load: &SchedulerLoad) {
+        let unsent = self
+            .live
+            .iter()
+            .filter(|(_, wanted)| !wanted.cancelled())
+            .count();
+        load.counters
+            .outputs_unsent
+            .store(unsent, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_counts_until_ours_is_on_chain_not_until_its_sender_ends() {
+        let load = SchedulerLoad::new(Arc::new(Semaphore::new(1)), 1, 1);
+        let mut outputs = OutputsInFlight::default();
+        let wanted = Arc::new(Wanted::default());
+        let sender = outputs.started(Arc::clone(&wanted), &load);
+        assert_eq!(load.snapshot().chain_reports, 1);
+        assert!(!load.snapshot().idle());
+        wanted.set_answered();
+        outputs.refresh(&load);
+        assert!(
+            load.snapshot().idle(),
+            "held after inclusion, but done for the drain"
+        );
+        outputs.ended(sender, &load);
+        let guard = load.report_guard();
+        assert_eq!(load.snapshot().chain_reports, 1);
+        drop(guard);
+        assert!(load.snapshot().idle());
     }
 }
