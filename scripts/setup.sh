@@ -19,6 +19,8 @@
 #    with the npm packages of step 1.
 # 7. Installs Debian's prometheus (promtool for the alert rules' tests, a real Prometheus for
 #    tests/observability.rs); apt is skipped when it is installed; its service is not started.
+# 8. Installs Debian's haproxy (tests/haproxy*.rs and scripts/cluster.sh; apt is skipped when
+#    it is installed) and checks it parses deploy/haproxy/haproxy.cfg.
 set -euo pipefail
 
 START_NS=$(date +%s%N)
@@ -206,6 +208,11 @@ ensure_apt --no-install-recommends prometheus || die "apt-get install prometheus
 PROMETHEUS_VERSION=$(prometheus --version 2>&1 | head -n 1)
 say "prometheus: $PROMETHEUS_VERSION"
 
+# ---------------------------------------------------------------- 8. HAProxy
+ensure_apt --no-install-recommends haproxy || die "apt-get install haproxy failed"
+HAPROXY_VERSION=$(haproxy -v | head -n 1 | awk '{print $3}')
+say "haproxy $HAPROXY_VERSION"
+
 # ---------------------------------------------------------------- summary
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
-say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, assemblyscript $ASC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"
+say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, haproxy $HAPROXY_VERSION, assemblyscript $ASC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"

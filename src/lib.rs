@@ -14,6 +14,7 @@
 //! - [`messages`]: typed messages, grouped by receiving actor.
 //! - [`http`]: admin routes; they only send messages. [`metrics`]: what `/metrics` shows.
 //! - [`system`]: start order and wiring; [`node_lock`]: one node per cgroup parent.
+//! - [`balancer`]: readiness, the agent-check port and the drain phase, for HAProxy.
 //! - [`backoff`]: the one retry schedule (capped exponential, jittered).
 //! - [`devkit`]: `run`, `code upload`, `job create`, `job watch`, `verify` (no node needed).
 //!
@@ -21,6 +22,7 @@
 
 pub mod actors;
 pub mod backoff;
+pub mod balancer;
 pub mod cgroup;
 pub mod chain;
 pub mod cli;

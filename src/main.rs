@@ -1,5 +1,5 @@
 //! Entry point: parse the command line, set up logging, load config and key, start the actors
-//! and serve HTTP until SIGINT/SIGTERM.
+//! and serve HTTP (and the agent-check port) until SIGTERM/SIGINT, then drain (`balancer::shutdown`).
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use tracing::{error, info, warn};
 
+use serverless_executor::balancer::{agent, shutdown};
 use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::{Config, LogFormat};
@@ -115,13 +116,22 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         port = cli.port,
         "Node started."
     );
+    let probe = handles.http.readiness.clone();
+    let agent_task = match config.balancer.agent_port {
+        Some(port) => {
+            let listener = agent::bind((config.http_bind_address, port).into()).await?;
+            Some(actix_web::rt::spawn(agent::serve(listener, probe.clone())))
+        }
+        None => None,
+    };
     let metrics_address = config.observability.metrics_bind_address;
     let routes = http::configure(
         handles.http.clone(),
         config.admin.body_limit_bytes,
         metrics_address.is_none(),
     );
-    let admin = HttpServer::new(move || App::new().configure(routes.clone()))
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .disable_signals()
         .bind((config.http_bind_address, cli.port))
         .with_context(|| {
             format!(
@@ -130,26 +140,39 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             )
         })?
         .run();
-    match metrics_address {
-        None => admin.await.context("HTTP server failed")?,
+    // A separate metrics listener keeps answering through the drain; it stops after it.
+    let metrics_server = match metrics_address {
+        None => None,
         Some(address) => {
             let routes = http::configure_metrics_only(handles.http.clone());
-            let metrics = HttpServer::new(move || App::new().configure(routes.clone()))
+            let server = HttpServer::new(move || App::new().configure(routes.clone()))
                 .workers(1)
+                .disable_signals()
                 .bind(address)
                 .with_context(|| {
                     format!("binding the metrics listener to {address} (config key `metrics_bind_address`)")
                 })?
                 .run();
             info!(%address, "Metrics served on their own listener.");
-            // Both stop on SIGINT/SIGTERM (each server handles the signals).
-            let (admin, metrics) = futures::join!(admin, metrics);
-            admin.context("HTTP server failed")?;
-            metrics.context("metrics listener failed")?;
+            let handle = server.handle();
+            Some((handle, actix_web::rt::spawn(server)))
+        }
+    };
+    let ended = shutdown::serve(server, &probe, config.balancer).await?;
+    if let Some(task) = agent_task {
+        task.abort();
+    }
+    if let Some((handle, task)) = metrics_server {
+        handle.stop(true).await;
+        if let Ok(Err(error)) = task.await {
+            warn!(%error, "The metrics listener failed.");
         }
     }
     system::shut_down(&handles).await;
     handles.signer_arbiter.stop();
+    if ended == shutdown::Ended::Forced {
+        anyhow::bail!("node stopped before its work in flight finished (shutdown forced)");
+    }
     info!("Node stopped.");
     Ok(())
 }

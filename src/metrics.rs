@@ -26,6 +26,7 @@ pub struct Metrics {
     jobs: jobs::JobMetrics,
     pools: PoolMetrics,
     ready: Gauge,
+    chain_ready: Gauge,
     /// Chain and transaction metrics (`metrics/chain.rs`).
     pub chain: crate::metrics::chain::ChainMetrics,
 }
@@ -36,9 +37,15 @@ impl Default for Metrics {
         let jobs = jobs::JobMetrics::register(&mut registry);
         let pools = PoolMetrics::register(&mut registry);
         let ready = Gauge::default();
+        let chain_ready = Gauge::default();
+        registry.register(
+            "executor_chain_ready",
+            "1 when GET /ready/chain answers 200 (owner, gas key, registered, listener connected), else 0",
+            chain_ready.clone(),
+        );
         registry.register(
             "executor_ready",
-            "1 when GET /ready answers 200 (the node can do chain work), else 0",
+            "1 when GET /ready answers 200 (the node takes a direct run now), else 0",
             ready.clone(),
         );
         registry.register_collector(Box::new(process::ProcessCollector));
@@ -48,6 +55,7 @@ impl Default for Metrics {
             jobs,
             pools,
             ready,
+            chain_ready,
             chain,
         }
     }
@@ -112,6 +120,11 @@ impl Metrics {
     /// Publishes whether `/ready` would answer 200 now.
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
+    }
+
+    /// Publishes whether `/ready/chain` would answer 200 now.
+    pub fn set_chain_ready(&self, ready: bool) {
+        self.chain_ready.set(i64::from(ready));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -17,12 +17,16 @@ use tracing::{info, warn};
 use crate::actors::cgroup_pool::CgroupPool;
 use crate::actors::chain_listener::{ChainListener, ChainSink, ListenerStatus};
 use crate::actors::code_store::CodeStore;
-use crate::actors::job_scheduler::{Capacity, ChainLinks, JobScheduler, SchedulerLinks};
+use crate::actors::job_scheduler::{
+    Capacity, ChainLinks, JobScheduler, SchedulerLinks, SchedulerLoad,
+};
 use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
 use crate::actors::port_pool::PortPool;
 use crate::actors::signer::Signer;
 use crate::actors::tx_sender::TxSender;
 use crate::actors::workerd_runner::{PoolSettings, ShutDownPool, WorkerdRunner};
+use crate::balancer::drain::DrainState;
+use crate::balancer::readiness::ReadinessProbe;
 use crate::cgroup::{CgroupError, CgroupLimits, Cgroups, CpuQuota};
 use crate::chain::rpc::{ChainRpc, RpcError};
 use crate::config::{Config, ExecutionConfig, ExecutionMode};
@@ -166,8 +170,15 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         sign_max_age: sign_max_age(config, &rpc).await,
         metrics: Arc::clone(&metrics),
     };
-    let (scheduler, runner, cleanup) =
+    let (scheduler, load, runner, cleanup) =
         start_execution(config, rpc.clone(), chain_links, &metrics).await?;
+    let readiness = ReadinessProbe {
+        load,
+        drain: DrainState::default(),
+        direct_enabled: config.direct_run.enabled,
+        workerd: config.execution.workerd.clone(),
+        cgroup_parents: cleanup.cgroups.parent_dirs(),
+    };
     let sink = ChainSink {
         registered: setup.clone().recipient(),
         deregistered: setup.clone().recipient(),
@@ -188,6 +199,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         http: HttpState {
             setup,
             metrics,
+            readiness,
             chain_listener: listener_status,
             direct_run: DirectRunState {
                 scheduler,
@@ -209,7 +221,15 @@ async fn start_execution(
     rpc: ChainRpc,
     chain: ChainLinks,
     metrics: &Arc<Metrics>,
-) -> Result<(Addr<JobScheduler>, Addr<WorkerdRunner>, Cleanup), StartError> {
+) -> Result<
+    (
+        Addr<JobScheduler>,
+        SchedulerLoad,
+        Addr<WorkerdRunner>,
+        Cleanup,
+    ),
+    StartError,
+> {
     let execution = &config.execution;
     let capacity = Capacity {
         chain: usize::try_from(config.job_capacity).unwrap_or(usize::MAX),
@@ -232,7 +252,9 @@ async fn start_execution(
         metrics: Arc::clone(metrics),
         chain,
     };
-    Ok((JobScheduler::new(links, capacity).start(), runner, cleanup))
+    let scheduler = JobScheduler::new(links, capacity);
+    let load = scheduler.load();
+    Ok((scheduler.start(), load, runner, cleanup))
 }
 
 /// Starts what runs jobs, the same for the node and for `serverless-executor run`: checks

@@ -8,7 +8,7 @@
 //! Proven from chain state: every job that selected our node is answered exactly once by it;
 //! every job that selected the gone node is reported exactly once, slashing only that node; our
 //! node is never slashed; its gas account sent exactly those outputs and reports; jobs created
-//! after the fault are answered. `GET /ready` says why the node is not ready while it waits.
+//! after the fault are answered. `GET /ready/chain` says why the node is not ready while it waits.
 //! Also with the HTTP RPC slow or answering errors for a while once the key is back.
 
 #![allow(clippy::unwrap_used)]
@@ -96,7 +96,7 @@ async fn outputs_and_reports_wait_for_the_gas_key_after_a_crash(fault: RpcFault)
     .await;
     node.start_again().await;
 
-    let (status, body) = node.get("/ready").await;
+    let (status, body) = node.get("/ready/chain").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no gas key"), "{body}");
     wait_until(
@@ -149,7 +149,7 @@ async fn outputs_and_reports_wait_for_the_gas_key_after_a_crash(fault: RpcFault)
         gas_key: GAS_KEY,
     };
     assert_settled(&chain, &jobs, &[party], Some(&gone_address), Some(GAS_KEY)).await;
-    let (status, body) = node.get("/ready").await;
+    let (status, body) = node.get("/ready/chain").await;
     assert_eq!((status, body.as_str()), (200, "ready\n"));
 }
 

@@ -16,7 +16,7 @@
 //! [`RESTART_LOOKBACK_BLOCKS`] below the checkpoint: the scheduler's book of jobs lives in
 //! memory only, so jobs seen before a crash (their outputs lost with the process, their timeout
 //! reports not sent yet) are delivered again; what is done already is recognised from the
-//! `JobResponded` logs read with them. Its [`ListenerStatus`] tells `GET /ready` whether it is
+//! `JobResponded` logs read with them. Its [`ListenerStatus`] tells `GET /ready/chain` whether it is
 //! connected; it counts heads, reconnects, reorgs and the checkpoint into the shared
 //! `ChainMetrics`.
 

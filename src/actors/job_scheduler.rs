@@ -14,6 +14,7 @@
 //! run is refused at once ([`ScheduleError::Busy`]) instead of queueing without bound.
 
 mod chain_job;
+mod load;
 mod pipeline;
 mod timeout_report;
 mod tracked;
@@ -42,6 +43,8 @@ use crate::messages::tx::ResyncNonce;
 use crate::metrics::{Metrics, Phase, Refusal, Source};
 pub use chain_job::ChainLinks;
 use chain_job::OutputJob;
+use load::OutputsInFlight;
+pub use load::{LoadSnapshot, SchedulerLoad};
 use pipeline::{run_pipeline, Job, Waits};
 use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
 
@@ -82,10 +85,11 @@ pub struct JobScheduler {
     links: SchedulerLinks,
     chain_slots: Arc<Semaphore>,
     direct_slots: Arc<Semaphore>,
-    direct_limit: usize,
-    direct_admitted: usize,
     direct_queue_timeout: Duration,
-    chain_running: usize,
+    /// Direct runs admitted, chain jobs running and reports in flight, shared with readers.
+    load: SchedulerLoad,
+    /// Output senders alive, for the count of outputs not on chain yet.
+    outputs: OutputsInFlight,
     next_job: u64,
     /// Registered on chain: chain jobs are run only then.
     serving: bool,
@@ -96,18 +100,24 @@ impl JobScheduler {
     /// Slots and the direct queue as `capacity` says.
     pub fn new(links: SchedulerLinks, capacity: Capacity) -> Self {
         let tracked = links.metrics.chain.jobs_tracked();
+        let direct_slots = Arc::new(Semaphore::new(capacity.direct));
+        let direct_limit = capacity.direct + capacity.direct_queue;
         Self {
             links,
             chain_slots: Arc::new(Semaphore::new(capacity.chain)),
-            direct_slots: Arc::new(Semaphore::new(capacity.direct)),
-            direct_limit: capacity.direct + capacity.direct_queue,
-            direct_admitted: 0,
+            load: SchedulerLoad::new(Arc::clone(&direct_slots), capacity.direct, direct_limit),
+            direct_slots,
+            outputs: OutputsInFlight::default(),
             direct_queue_timeout: capacity.direct_queue_timeout,
-            chain_running: 0,
             next_job: 0,
             serving: false,
             chain_jobs: TrackedJobs::counted(tracked),
         }
+    }
+
+    /// A handle on the live counts, for readers off the actor (agent port, `/ready`, drain).
+    pub fn load(&self) -> SchedulerLoad {
+        self.load.clone()
     }
 
     fn job_name(&mut self) -> String {
@@ -124,11 +134,10 @@ impl Handler<ExecuteJob> for JobScheduler {
     type Result = ResponseActFuture<Self, Result<Execution, ScheduleError>>;
 
     fn handle(&mut self, msg: ExecuteJob, _: &mut Context<Self>) -> Self::Result {
-        if self.direct_admitted >= self.direct_limit {
+        if !self.load.admit_direct() {
             self.links.metrics.refused(Source::Direct, Refusal::Busy);
             return Box::pin(actix::fut::ready(Err(ScheduleError::Busy)));
         }
-        self.direct_admitted += 1;
         let accepted = Instant::now();
         let metrics = &self.links.metrics;
         metrics.accepted(Source::Direct);
@@ -150,7 +159,7 @@ impl Handler<ExecuteJob> for JobScheduler {
         };
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.direct_slots), job);
         Box::pin(pipeline.into_actor(self).map(|result, act, _| {
-            act.direct_admitted -= 1;
+            act.load.direct_done();
             result
         }))
     }
@@ -229,14 +238,14 @@ impl Handler<ChainJobCreated> for JobScheduler {
             source: Source::Chain,
             cancel: Some(Arc::clone(&wanted)),
         };
-        self.chain_running += 1;
+        self.load.chain_started();
         self.links.metrics.accepted(Source::Chain);
         let admission = accepted.duration_since(seen);
         self.links.metrics.phase(Phase::AdmissionWait, admission);
         info!(%job_id, code_tx = %job.code_tx, deadline_ms, block = block.number, "Selected for a chain job.");
         let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.chain_slots), admitted);
         ctx.spawn(pipeline.into_actor(self).map(move |result, act, ctx| {
-            act.chain_running -= 1;
+            act.load.chain_done();
             match act.chain_jobs.verdict(&job_id, &block.hash) {
                 RunVerdict::Submit => {}
                 RunVerdict::AlreadyAnswered => {
@@ -261,7 +270,9 @@ impl Handler<ChainJobCreated> for JobScheduler {
                         wanted,
                         metrics: Arc::clone(&act.links.metrics),
                     };
-                    ctx.spawn(chain_job::report_output(links, output).into_actor(act));
+                    let sender = act.outputs.started(Arc::clone(&output.wanted), &act.load);
+                    let report = chain_job::report_output(links, output).into_actor(act);
+                    ctx.spawn(report.map(move |(), act, _| act.outputs.ended(sender, &act.load)));
                 }
                 Err(error) => warn!(%job_id, %error, "Chain job has no outcome; not submitted."),
             }
@@ -283,6 +294,7 @@ impl Handler<ChainJobResponded> for JobScheduler {
             msg.output_count,
             msg.block_number,
         );
+        self.outputs.refresh(&self.load);
     }
 }
 
@@ -303,6 +315,7 @@ impl Handler<ChainReorged> for JobScheduler {
         for job_id in self.chain_jobs.forget_responses_from(msg.fork) {
             warn!(%job_id, fork = msg.fork, "Our output's block was replaced; sending it again within the job's window.");
         }
+        self.outputs.refresh(&self.load);
     }
 }
 
@@ -313,7 +326,7 @@ impl Handler<ServingChanged> for JobScheduler {
         if self.serving != msg.serving {
             info!(
                 serving = msg.serving,
-                running = self.chain_running,
+                running = self.load.snapshot().chain_running,
                 "Chain job intake changed; jobs in flight finish."
             );
         }
@@ -334,7 +347,12 @@ impl JobScheduler {
         let handle = ctx.run_later(due, move |act, ctx| match act.chain_jobs.close_window(&job_id) {
             WindowEnd::Nothing => {}
             WindowEnd::Report => {
-                ctx.spawn(timeout_report::report_timeout(links, job_id).into_actor(act));
+                let guard = act.load.report_guard();
+                let report = async move {
+                    timeout_report::report_timeout(links, job_id).await;
+                    drop(guard);
+                };
+                ctx.spawn(report.into_actor(act));
             }
             WindowEnd::OursUnanswered => {
                 warn!(%job_id, "Our job's window closed without our output on chain; not reporting it (that would slash us).");

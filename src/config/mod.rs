@@ -4,12 +4,14 @@
 //! Receives nothing and sends nothing; `main` calls [`Config::load`] once at start. Every error
 //! names the offending key so the operator can fix it from one line.
 
+mod balancer;
 mod jail;
 mod local;
 mod observability;
 mod raw;
 mod validate;
 
+pub use balancer::BalancerConfig;
 pub use jail::JailConfig;
 pub use local::LocalExecution;
 pub use observability::{LogFormat, ObservabilityConfig};
@@ -52,6 +54,8 @@ pub struct Config {
     pub execution: ExecutionConfig,
     /// The `POST /api/serverless` route.
     pub direct_run: DirectRunConfig,
+    /// The agent port and the graceful drain (`lb_agent_port`, `drain_grace_ms`…).
+    pub balancer: BalancerConfig,
 }
 
 /// How a job gets its workerd process (DESIGN.md §3). Every mode gives the same outputs and
@@ -256,6 +260,7 @@ impl Config {
             execution: execution_config(&raw, &workerd_runtime_path)?,
             direct_run: direct_run_config(&raw)?,
             observability: observability::observability_config(&raw)?,
+            balancer: balancer::balancer_config(&raw)?,
             workerd_runtime_path,
             enclave_signer_file: non_empty_path("enclave_signer_file", &raw.enclave_signer_file)?,
             chain,

@@ -86,6 +86,15 @@ pub(super) struct RawConfig {
     #[serde(default = "default_direct_run_queue_timeout_ms")]
     pub(super) direct_run_queue_timeout_ms: u64,
 
+    // Behind a load balancer (`super::balancer`).
+    /// Off when absent.
+    #[serde(default)]
+    pub(super) lb_agent_port: Option<u16>,
+    #[serde(default = "default_drain_grace_ms")]
+    pub(super) drain_grace_ms: u64,
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub(super) shutdown_timeout_ms: u64,
+
     // The job jail.
     #[serde(default = "default_job_uid_base")]
     pub(super) job_uid_base: u64,
@@ -167,6 +176,14 @@ fn default_direct_run_queue_timeout_ms() -> u64 {
 
 fn default_direct_run_body_limit_bytes() -> usize {
     1024 * 1024
+}
+
+fn default_drain_grace_ms() -> u64 {
+    3_000
+}
+
+fn default_shutdown_timeout_ms() -> u64 {
+    120_000
 }
 
 fn default_bind_address() -> String {

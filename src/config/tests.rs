@@ -39,6 +39,8 @@ fn example_toml_parses_and_sets_every_addition() {
     assert_eq!(config.admin.body_limit_bytes, 16384);
     assert_eq!(config.chain.rpc_timeout, Duration::from_millis(5000));
     assert_eq!(config.chain.ws_rpc_url.scheme(), "ws");
+    assert_eq!(config.balancer.agent_port, Some(6101));
+    assert_eq!(config.balancer.shutdown_timeout, Duration::from_secs(120));
 }
 
 #[test]
@@ -204,4 +206,25 @@ fn observability_keys_default_to_text_logs_and_metrics_on_the_admin_port() {
         config.observability.metrics_bind_address,
         Some("127.0.0.1:9464".parse().unwrap())
     );
+}
+
+#[test]
+fn balancer_keys_default_to_no_agent_and_a_short_grace_and_are_checked() {
+    let config = Config::from_text("json", MARLIN_JSON).unwrap();
+    assert_eq!(config.balancer.agent_port, None);
+    assert_eq!(config.balancer.drain_grace, Duration::from_millis(3000));
+    let text = marlin_json_with(|map| {
+        map.insert("lb_agent_port".into(), 7001.into());
+    });
+    let config = Config::from_text("json", &text).unwrap();
+    assert_eq!(config.balancer.agent_port, Some(7001));
+    let text = marlin_json_with(|map| {
+        map.insert("drain_grace_ms".into(), 5000.into());
+        map.insert("shutdown_timeout_ms".into(), 4000.into());
+    });
+    assert!(error_text("json", &text).contains("shutdown_timeout_ms"));
+    let text = marlin_json_with(|map| {
+        map.insert("lb_agent_port".into(), 0.into());
+    });
+    assert!(error_text("json", &text).contains("lb_agent_port"));
 }

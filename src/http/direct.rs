@@ -5,7 +5,8 @@
 //! output as the body and the outcome in headers: `X-Executor-Error-Code`,
 //! `X-Executor-Total-Time-Ms`, `X-Executor-Sign-Timestamp` and `X-Executor-Signature`, a receipt
 //! signed under the direct-run EIP-712 domain (never the Jobs domain, so it can never be
-//! submitted as an output). 503 with `Retry-After` when every slot and the queue are busy.
+//! submitted as an output). 503 with `Retry-After` when every slot and the queue are busy, and
+//! once a draining node's grace is over (`balancer::drain`).
 
 use std::sync::Arc;
 
@@ -77,6 +78,11 @@ pub(super) async fn direct_run(
         state.metrics.refused(Source::Direct, Refusal::Disabled);
         return Err(ApiError::NotFound);
     }
+    if state.readiness.drain.refusing() {
+        return Ok(refused(
+            "The node is shutting down; retry on another node.\n",
+        ));
+    }
     let body = body.into_inner();
     let code_tx = TxHash::parse_hex(&body.tx_hash).ok_or(ApiError::BadTxHash)?;
     let input = input_bytes(body.input.as_deref())?;
@@ -93,7 +99,11 @@ pub(super) async fn direct_run(
         .map_err(|_| ApiError::Unavailable)?
     {
         Ok(execution) => execution,
-        Err(ScheduleError::Busy) => return Ok(busy()),
+        Err(ScheduleError::Busy) => {
+            return Ok(refused(
+                "All execution slots and the queue are busy; retry later.\n",
+            ))
+        }
         Err(ScheduleError::Infrastructure(reason)) => return Err(ApiError::Infrastructure(reason)),
         // Direct runs have no cancel flag; treated as an infrastructure answer all the same.
         Err(ScheduleError::Cancelled) => {
@@ -144,9 +154,9 @@ pub(super) fn json_config(limit: usize, metrics: &Arc<Metrics>) -> web::JsonConf
         })
 }
 
-fn busy() -> HttpResponse {
+fn refused(why: &'static str) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((RETRY_AFTER, HeaderValue::from_static("1")))
         .content_type("text/plain; charset=utf-8")
-        .body("All execution slots and the queue are busy; retry later.\n")
+        .body(why)
 }

@@ -1,5 +1,5 @@
-//! The HTTP surface: Marlin's admin routes plus `/health`, `/ready` and `/metrics`. Routes only
-//! send messages to actors.
+//! The HTTP surface: Marlin's admin routes plus `/health`, `/ready`, `/ready/chain` and
+//! `/metrics`. Routes only send messages to actors.
 //!
 //! Every route shares [`HttpState`] (actor addresses, no data). Bodies are capped by
 //! `admin_body_limit_bytes` (larger: 413).
@@ -33,10 +33,12 @@ use crate::messages::signing::SignReceipt;
 pub struct HttpState {
     /// Owner, gas key and registration.
     pub setup: Addr<NodeSetup>,
-    /// Whether the chain listener is connected (for `/ready`).
+    /// Whether the chain listener is connected (for `/ready/chain`).
     pub chain_listener: ListenerStatus,
     /// The direct-run route's links.
     pub direct_run: DirectRunState,
+    /// Whether a direct run would be taken now (`/ready`, the drain's 503).
+    pub readiness: crate::balancer::readiness::ReadinessProbe,
     /// What `/metrics` encodes.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -81,7 +83,8 @@ pub fn configure(
             .service(admin::executor_details)
             .service(admin::signed_registration_message)
             .service(health)
-            .service(ready::ready);
+            .service(ready::ready)
+            .service(ready::ready_chain);
     }
 }
 

@@ -21,6 +21,7 @@ macro_rules! in_every_mode {
     };
 }
 
+pub mod balancer;
 mod chain;
 pub mod contracts;
 pub mod faults;

@@ -47,7 +47,8 @@ pub fn unique_suffix() -> String {
 
 /// The real node binary, with its own config, key and log file in a temp dir.
 pub struct TestNode {
-    child: Child,
+    /// The node process (SIGTERM and exit status: `balancer.rs`).
+    pub(super) child: Child,
     pub port: u16,
     pub dir: TempDir,
     pub enclave_key: [u8; 32],

@@ -1,4 +1,4 @@
-//! Whether the chain listener is connected and synced, for `GET /ready`: a shared flag the
+//! Whether the chain listener is connected and synced, for `GET /ready/chain`: a shared flag the
 //! listener sets (true once a backfill reached the head, false when the connection ends) and
 //! routes read. Lock-free; it carries no other data.
 
