@@ -148,39 +148,9 @@ impl JobProcess {
         }
     }
 
-    /// Sends one request with our own trivial module and waits for its answer, so the loader's
-    /// path is initialised (the first load in a process costs several times a later one)
-    /// before a user's job arrives. False if the process did not answer correctly.
+    /// Warms the loader's paths up before a user's job arrives (see [`warm_up`]).
     pub async fn warm_up(&mut self, client: &reqwest::Client, limit: Instant) -> bool {
-        const WARM_UP_MODULE: &[u8] =
-            b"export default { async fetch() { return new Response(\"ready\"); } };";
-        let request = self.request(client, CodeForm::JavaScript, WARM_UP_MODULE, b"", 64);
-        let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
-        matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready")
-    }
-
-    /// The loader's request: `code` then `input` in one body, the code's length, the output
-    /// cap and (for anything but JavaScript) the code's form in headers.
-    fn request(
-        &self,
-        client: &reqwest::Client,
-        form: CodeForm,
-        code: &[u8],
-        input: &[u8],
-        cap: usize,
-    ) -> reqwest::RequestBuilder {
-        let mut body = Vec::with_capacity(code.len() + input.len());
-        body.extend_from_slice(code);
-        body.extend_from_slice(input);
-        let request = client
-            .post(&self.url)
-            .header(CODE_LENGTH_HEADER, code.len())
-            .header(OUTPUT_CAP_HEADER, cap);
-        match form.header() {
-            Some(form) => request.header(CODE_FORM_HEADER, form),
-            None => request,
-        }
-        .body(body)
+        warm_up(client, &self.url, limit).await
     }
 
     /// True when the loader answers a liveness check within [`PING_LIMIT`]: no job's leftover
@@ -243,7 +213,7 @@ impl JobProcess {
                 };
             }
         };
-        let request = self.request(client, code.form, &code.bytes, &job.input, cap);
+        let request = loader_request(client, &self.url, code.form, &code.bytes, &job.input, cap);
         let started = Instant::now();
         let budget_ends = started + job.budget;
         let stop = job
@@ -315,13 +285,51 @@ impl JobProcess {
     }
 }
 
+/// Sends one request with our own trivial module and waits for its answer, so the loader's
+/// path is initialised (the first load in a process costs several times a later one) before a
+/// user's job arrives. False if the process did not answer correctly.
+pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant) -> bool {
+    const WARM_UP_MODULE: &[u8] =
+        b"export default { async fetch() { return new Response(\"ready\"); } };";
+    let request = loader_request(client, url, CodeForm::JavaScript, WARM_UP_MODULE, b"", 64);
+    let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
+    matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready")
+}
+
+/// The loader's request: `code` then `input` in one body, the code's length, the output cap and
+/// (for anything but JavaScript) the code's form in headers.
+pub(super) fn loader_request(
+    client: &reqwest::Client,
+    url: &str,
+    form: CodeForm,
+    code: &[u8],
+    input: &[u8],
+    cap: usize,
+) -> reqwest::RequestBuilder {
+    let mut body = Vec::with_capacity(code.len() + input.len());
+    body.extend_from_slice(code);
+    body.extend_from_slice(input);
+    let request = client
+        .post(url)
+        .header(CODE_LENGTH_HEADER, code.len())
+        .header(OUTPUT_CAP_HEADER, cap);
+    match form.header() {
+        Some(form) => request.header(CODE_FORM_HEADER, form),
+        None => request,
+    }
+    .body(body)
+}
+
 /// The connection to the process failed before a whole answer arrived.
 #[derive(Debug)]
-struct Lost;
+pub(super) struct Lost;
 
 /// Sends a job to the loader and reads its answer. The loader caps the output itself; reading
 /// stops just past the cap anyway, so a loader that misbehaves cannot make us buffer more.
-async fn loader_answer(request: reqwest::RequestBuilder, cap: usize) -> Result<Evidence, Lost> {
+pub(super) async fn loader_answer(
+    request: reqwest::RequestBuilder,
+    cap: usize,
+) -> Result<Evidence, Lost> {
     let mut response = request.send().await.map_err(|_| Lost)?;
     let end = response
         .headers()
