@@ -128,6 +128,13 @@ async fn run() {
         rows.push(row(mode, "saturated", &Latencies::default(), Some(rate)));
         rows.push(row(mode, &format!("{half_rate:.0}/s"), &half, None));
         println!(
+            "{mode}: over the 1-job floor: paced JS p50 {:+.2} ms, Wasm p50 {:+.2} ms; saturation \
+             {:.0} % of its",
+            paced.p(0.5) - fresh_paced.p(0.5),
+            paced_wasm.p(0.5) - fresh_paced_wasm.p(0.5),
+            100.0 * rate / fresh_rate,
+        );
+        println!(
             "{mode}: node-added paced JS p50 {:+.2} ms p99 {:+.2} ms; Wasm over JS p50 {:+.2} ms \
              (floor {:+.2} ms); {half_rate:.0}/s p50 {:+.2} ms p99 {:+.2} ms; saturation {:.0} % \
              of the floor's",
