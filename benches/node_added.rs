@@ -87,8 +87,37 @@ async fn run() {
     let half_rate = floor_rate / 2.0;
     let floor_half = load::open_loop(&floor_js, half_rate).await;
     floor.shut_down().await;
+    // `prewarmed`'s own floor: a process serves one job after its warm-up, as there.
+    let fresh = Floor::start(CAPACITY, 1).await;
+    let fresh_js = Target::Floor {
+        floor: Arc::clone(&fresh),
+        form: CodeForm::JavaScript,
+        code: ECHO.as_bytes().into(),
+    };
+    let fresh_wasm = Target::Floor {
+        floor: Arc::clone(&fresh),
+        form: CodeForm::Wasi,
+        code: wasm.clone().into(),
+    };
+    let fresh_paced = load::paced(&fresh_js).await;
+    let fresh_paced_wasm = load::paced(&fresh_wasm).await;
+    let fresh_rate = load::saturate(&fresh_js, CAPACITY).await;
+    fresh.shut_down().await;
 
     let mut rows = vec![
+        row("floor, 1 job per process", "paced JS", &fresh_paced, None),
+        row(
+            "floor, 1 job per process",
+            "paced Wasm",
+            &fresh_paced_wasm,
+            None,
+        ),
+        row(
+            "floor, 1 job per process",
+            "saturated",
+            &Latencies::default(),
+            Some(fresh_rate),
+        ),
         row("floor", "paced JS", &floor_paced, None),
         row("floor", "paced Wasm", &floor_paced_wasm, None),
         row(
