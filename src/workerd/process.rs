@@ -72,9 +72,10 @@ pub struct ProcessRun {
     pub evidence: Evidence,
     /// The kernel's OOM record for the process's cgroup.
     pub oom_killed: bool,
-    /// The process may serve another job: the job succeeded, the process answered a liveness
-    /// check right after (nothing of the job keeps it busy) and holds well below its limit.
-    pub reusable: bool,
+    /// The process may serve another job if [`JobProcess::still_fit`] says so: it was to serve
+    /// again, the job succeeded and no OOM kill happened. Checked after the job's answer, off
+    /// its path.
+    pub reuse_candidate: bool,
     /// The process had served other jobs before this one: an OOM kill then does not prove that
     /// this job used the memory (isolates of earlier jobs may not be collected yet).
     pub reused: bool,
@@ -185,15 +186,15 @@ impl JobProcess {
         &self.name
     }
 
-    /// Runs one job. Never leaves a job running: unless the job succeeded and the process
-    /// proves idle right after, it is killed (and so not reusable). `may_serve_again` skips the
-    /// liveness check for a process that will be ended anyway.
+    /// Runs one job. Never leaves a job running: a job that did not end is killed with its
+    /// process; one that ended leaves a process that serves again only if it is a reuse
+    /// candidate and [`Self::still_fit`]. `may_serve_again` is false for a process that will
+    /// be ended anyway.
     pub async fn run(
         &mut self,
         client: &reqwest::Client,
         job: ProcessJob,
         cap: usize,
-        recycle_above_bytes: u64,
         may_serve_again: bool,
     ) -> ProcessRun {
         let reused = self.jobs_served > 0;
@@ -206,7 +207,7 @@ impl JobProcess {
                 return ProcessRun {
                     evidence: Evidence::Ended(End::LoadFailed),
                     oom_killed: false,
-                    reusable: may_serve_again,
+                    reuse_candidate: may_serve_again,
                     reused,
                     user_time: Duration::ZERO,
                     peak_memory: None,
@@ -239,22 +240,26 @@ impl JobProcess {
         }
         let oom_killed = self.cgroup.oom_killed().unwrap_or(false);
         let peak_memory = self.cgroup.peak_memory_bytes().ok();
-        // Memory held by earlier isolates is freed lazily: recycle a process well before what
-        // it holds could push a later job over the limit.
-        let roomy = self
-            .cgroup
-            .memory_bytes()
-            .is_ok_and(|bytes| bytes < recycle_above_bytes);
-        let reusable =
-            may_serve_again && succeeded && !oom_killed && roomy && self.answers_ping(client).await;
         ProcessRun {
             evidence,
             oom_killed,
-            reusable,
+            reuse_candidate: may_serve_again && succeeded && !oom_killed,
             reused,
             user_time,
             peak_memory,
         }
+    }
+
+    /// Whether a process whose job succeeded may serve another: it answers a liveness check
+    /// (nothing of the job keeps its thread busy) and holds well below its limit (memory held by
+    /// earlier isolates is freed lazily, so it is recycled before that could push a later job
+    /// over). Runs after the job's answer, so it never delays a job.
+    pub async fn still_fit(&self, client: &reqwest::Client, recycle_above_bytes: u64) -> bool {
+        let roomy = self
+            .cgroup
+            .memory_bytes()
+            .is_ok_and(|bytes| bytes < recycle_above_bytes);
+        roomy && self.answers_ping(client).await
     }
 
     /// The connection broke: how did the process end? Waits briefly for its own exit; one
@@ -285,15 +290,25 @@ impl JobProcess {
     }
 }
 
-/// Sends one request with our own trivial module and waits for its answer, so the loader's
-/// path is initialised (the first load in a process costs several times a later one) before a
-/// user's job arrives. False if the process did not answer correctly.
+/// The warm-up's WASI command (`js/warm-up.wat`, assembled).
+pub(super) const WARM_UP_WASM: &[u8] = include_bytes!("js/warm-up.wasm");
+
+/// Sends one request with each of our own trivial modules, a JavaScript echo and a WASI echo,
+/// and waits for their answers, so the loader's paths for both forms (our WASI shim and
+/// workerd's Wasm compiler among them) have run once before a user's job arrives: the first
+/// load of a form in a process costs several times a later one, and in `prewarmed` every job
+/// is a process's first. False if the process did not answer correctly.
 pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant) -> bool {
-    const WARM_UP_MODULE: &[u8] =
-        b"export default { async fetch() { return new Response(\"ready\"); } };";
-    let request = loader_request(client, url, CodeForm::JavaScript, WARM_UP_MODULE, b"", 64);
-    let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
-    matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready")
+    const JS_ECHO: &[u8] =
+        b"export default { async fetch(r) { return new Response(await r.text()); } };";
+    for (form, module) in [(CodeForm::JavaScript, JS_ECHO), (CodeForm::Wasi, WARM_UP_WASM)] {
+        let request = loader_request(client, url, form, module, b"ready", 64);
+        let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
+        if !matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready") {
+            return false;
+        }
+    }
+    true
 }
 
 /// The loader's request: `code` then `input` in one body, the code's length, the output cap and
@@ -353,4 +368,16 @@ pub(super) async fn loader_answer(
         body.extend_from_slice(&chunk);
     }
     Ok(Evidence::Ended(end.unwrap_or(End::Ok(body))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_warm_up_wasm_is_its_wat_source_assembled() {
+        let assembled = wat::parse_str(include_str!("js/warm-up.wat")).expect("it assembles");
+        assert!(
+            super::WARM_UP_WASM == assembled.as_slice(),
+            "js/warm-up.wasm is stale: reassemble js/warm-up.wat ({assembled:02x?})"
+        );
+    }
 }
