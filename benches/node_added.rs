@@ -133,6 +133,8 @@ async fn run() {
         let options = common::NodeOptions {
             execution_mode: Some(Box::leak(mode.clone().into_boxed_str())),
             job_capacity: Some(CAPACITY as u64),
+            // An open loop past the node's rate queues rather than being refused at once.
+            job_queue_capacity: Some(4096),
             extra_config: Some(json!({ "warm_processes": CAPACITY })),
             ..common::NodeOptions::default()
         };
@@ -192,8 +194,9 @@ fn row(target: &str, load: &str, latencies: &Latencies, rate: Option<f64>) -> St
     match rate {
         Some(rate) => format!("| {target} | {load} | | {rate:.1}/s | | |"),
         None => format!(
-            "| {target} | {load} | {} | | {:.2} | {:.2} |",
+            "| {target} | {load} | {} ({} failed) | | {:.2} | {:.2} |",
             latencies.count(),
+            latencies.1,
             latencies.p(0.5),
             latencies.p(0.99)
         ),
