@@ -158,14 +158,14 @@ async fn run() {
         rows.push(row(mode, "paced Wasm", &paced_wasm, None));
         rows.push(row(mode, "saturated", &Latencies::default(), Some(rate)));
         rows.push(row(mode, &format!("{half_rate:.0}/s"), &half, None));
-        println!(
+        say(format!(
             "{mode}: over the 1-job floor: paced JS p50 {:+.2} ms, Wasm p50 {:+.2} ms; saturation \
              {:.0} % of its",
             paced.p(0.5) - fresh_paced.p(0.5),
             paced_wasm.p(0.5) - fresh_paced_wasm.p(0.5),
             100.0 * rate / fresh_rate,
-        );
-        println!(
+        ));
+        say(format!(
             "{mode}: node-added paced JS p50 {:+.2} ms p99 {:+.2} ms; Wasm over JS p50 {:+.2} ms \
              (floor {:+.2} ms); {half_rate:.0}/s p50 {:+.2} ms p99 {:+.2} ms; saturation {:.0} % \
              of the floor's",
@@ -176,18 +176,24 @@ async fn run() {
             half.p(0.5) - floor_half.p(0.5),
             half.p(0.99) - floor_half.p(0.99),
             100.0 * rate / floor_rate,
-        );
+        ));
         phase_tables.push((format!("{mode}, paced"), low_phases));
         phase_tables.push((format!("{mode}, saturated"), saturated_phases));
         phase_tables.push((format!("{mode}, {half_rate:.0}/s"), half_phases));
         drop(node);
     }
-    println!("\n| target | load | jobs | throughput | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |");
+    say("\n| target | load | jobs | throughput | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |".into());
     for line in rows {
-        println!("{line}");
+        say(line);
     }
-    println!("\n{}", phases::table(&phase_tables));
+    say(format!("\n{}", phases::table(&phase_tables)));
     drop(chain);
+}
+
+/// One line of the report on stdout.
+fn say(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn row(target: &str, load: &str, latencies: &Latencies, rate: Option<f64>) -> String {

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use serverless_executor::code::form::CodeForm;
 use serverless_executor::workerd::bare::BareProcess;
@@ -33,7 +35,7 @@ impl Floor {
         });
         for _ in 0..count {
             let process = floor.start_one().await;
-            floor.idle.lock().unwrap().push((process, 0));
+            floor.idle.lock().await.push((process, 0));
         }
         floor
     }
@@ -48,7 +50,7 @@ impl Floor {
 
     /// One job on an idle process (a new one if none is idle, as the node does).
     pub async fn run(self: &Arc<Self>, form: CodeForm, code: &[u8], input: &[u8]) -> Vec<u8> {
-        let taken = self.idle.lock().unwrap().pop();
+        let taken = self.idle.lock().await.pop();
         let (process, served) = match taken {
             Some(taken) => taken,
             None => (self.start_one().await, 0),
@@ -58,20 +60,20 @@ impl Floor {
             .await
             .expect("the floor's job ends normally");
         if served + 1 < self.quota {
-            self.idle.lock().unwrap().push((process, served + 1));
+            self.idle.lock().await.push((process, served + 1));
         } else {
             let floor = Arc::clone(self);
             tokio::spawn(async move {
                 process.shut_down().await;
                 let fresh = floor.start_one().await;
-                floor.idle.lock().unwrap().push((fresh, 0));
+                floor.idle.lock().await.push((fresh, 0));
             });
         }
         output
     }
 
     pub async fn shut_down(&self) {
-        let idle: Vec<_> = self.idle.lock().unwrap().drain(..).collect();
+        let idle: Vec<_> = self.idle.lock().await.drain(..).collect();
         for (process, _) in idle {
             process.shut_down().await;
         }

@@ -59,7 +59,10 @@ impl Target {
                     .headers()
                     .get("x-executor-error-code")
                     .is_some_and(|code| code == "0");
-                ok && response.bytes().await.is_ok_and(|body| body.as_ref() == INPUT)
+                ok && response
+                    .bytes()
+                    .await
+                    .is_ok_and(|body| body.as_ref() == INPUT)
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `WorkerdRunner` runs jobs in workerd processes serving our loader and classifies how they
 //! ended, the same way in every execution mode.
 //!
-//! Receives: [`RunInProcess`]. Sends: through its [`starter`], `ReserveCgroup` to `CgroupPool`
+//! Receives: [`RunInProcess`]. Sends: through its `starter`, `ReserveCgroup` to `CgroupPool`
 //! and `ReservePort` to `PortPool` when it starts a process (cgroup leases return themselves
 //! when a process ends). Owns the one HTTP client used to talk to every workerd (no client per
 //! job), the runner settings, the idle processes and the jobs waiting for one. `cold` starts a
@@ -65,8 +65,8 @@ type Waiter = oneshot::Sender<Result<JobProcess, RunError>>;
 
 /// How a job gets its process.
 enum Acquire {
-    /// An idle process, at once.
-    Idle(JobProcess),
+    /// An idle process, at once (boxed: a process is large, a receiver small).
+    Idle(Box<JobProcess>),
     /// The next process ready.
     Waiting(oneshot::Receiver<Result<JobProcess, RunError>>),
 }
@@ -155,11 +155,7 @@ impl WorkerdRunner {
 
     /// A start reached serving: a waiting job gets it at once (a job is waiting, so the
     /// warm-up would only delay it); otherwise it is warmed up first.
-    fn serving(
-        &mut self,
-        started: Result<JobProcess, RunError>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn serving(&mut self, started: Result<JobProcess, RunError>, ctx: &mut Context<Self>) {
         let process = match started {
             Ok(process) => process,
             Err(error) => return self.start_failed(error, ctx),
@@ -299,7 +295,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
         let asked = Instant::now();
         self.busy += 1;
         let acquire = match self.idle.pop_front() {
-            Some(process) => Acquire::Idle(process),
+            Some(process) => Acquire::Idle(Box::new(process)),
             None => {
                 let (waiter, ready) = oneshot::channel();
                 self.waiters.push_back(waiter);
@@ -314,7 +310,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
         let quota = self.pool.jobs_per_process;
         let run = async move {
             let (warm, mut process) = match acquire {
-                Acquire::Idle(process) => (true, process),
+                Acquire::Idle(process) => (true, *process),
                 Acquire::Waiting(ready) => match tokio::time::timeout(WAIT_LIMIT, ready).await {
                     Ok(Ok(Ok(process))) => (false, process),
                     Ok(Ok(Err(error))) => return Err(error),

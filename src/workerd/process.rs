@@ -149,7 +149,8 @@ impl JobProcess {
         }
     }
 
-    /// Warms the loader's paths up before a user's job arrives (see [`warm_up`]).
+    /// Warms the loader's paths up before a user's job arrives (the free function `warm_up`:
+    /// a JavaScript and a WASI echo).
     pub async fn warm_up(&mut self, client: &reqwest::Client, limit: Instant) -> bool {
         warm_up(client, &self.url, limit).await
     }
@@ -301,7 +302,10 @@ pub(super) const WARM_UP_WASM: &[u8] = include_bytes!("js/warm-up.wasm");
 pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant) -> bool {
     const JS_ECHO: &[u8] =
         b"export default { async fetch(r) { return new Response(await r.text()); } };";
-    for (form, module) in [(CodeForm::JavaScript, JS_ECHO), (CodeForm::Wasi, WARM_UP_WASM)] {
+    for (form, module) in [
+        (CodeForm::JavaScript, JS_ECHO),
+        (CodeForm::Wasi, WARM_UP_WASM),
+    ] {
         let request = loader_request(client, url, form, module, b"ready", 64);
         let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
         if !matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready") {
