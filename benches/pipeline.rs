@@ -7,7 +7,9 @@
 //! job as a raw WASI command (our shim, a module compiled by workerd), to compare with JS.
 //! `bare_workerd_start`: spawn workerd on a pre-bound socket, POST, read, kill, reap: the floor.
 //! The difference is the node's overhead. Jobs are paced (an unmeasured pause before each), so
-//! every mode is measured at low load. Needs root, `scripts/setup.sh` and a free CPU.
+//! every mode is measured at low load. The warm modes' floor (a bare warm workerd serving our
+//! loader), saturation and percentiles are in `benches/node_added.rs`. Needs root,
+//! `scripts/setup.sh` and a free CPU.
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 

@@ -1,23 +1,31 @@
 //! `WorkerdRunner` runs jobs in workerd processes serving our loader and classifies how they
 //! ended, the same way in every execution mode.
 //!
-//! Receives: [`RunInProcess`]. Sends: `ReserveCgroup` to `CgroupPool` and `ReservePort` to
-//! `PortPool` when it starts a process (cgroup leases return themselves when a process ends).
-//! Owns the one HTTP client used to talk to every workerd (no client per job), the runner
-//! settings and the idle warm processes. `cold` starts a process per job (proven serving before
-//! the job is handed over); the warm modes keep `warm_processes` started and warmed up ahead
-//! of need. A process runs one job at a time; it is ended after its job except in `isolate`,
-//! where one that succeeded and proved idle right after goes back to the pool until its job
-//! quota. Runs are concurrent futures; a run never blocks the actor.
+//! Receives: [`RunInProcess`]. Sends: through its `starter`, `ReserveCgroup` to `CgroupPool`
+//! and `ReservePort` to `PortPool` when it starts a process (cgroup leases return themselves
+//! when a process ends). Owns the one HTTP client used to talk to every workerd (no client per
+//! job), the runner settings, the idle processes and the jobs waiting for one. `cold` starts a
+//! process per job (proven serving before the job is handed over); the warm modes keep
+//! `warm_processes` started and warmed up ahead of need. A job that finds no idle process waits
+//! for the next one to be ready (a start under way, or in `isolate` a process passing its
+//! after-job check) instead of starting its own, so starts never pile up beyond the jobs that
+//! need them; a process started for a waiting job is handed over without its warm-up. A process
+//! runs one job at a time; it is ended after its job except in `isolate`, where one that
+//! succeeded goes back to the pool until its job quota, once it proved idle and roomy: a check
+//! made after the job's answer, never on its path. Runs are concurrent futures; a run never
+//! blocks the actor.
+
+mod starter;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture, WrapFuture,
 };
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -29,12 +37,12 @@ use crate::metrics::{Metrics, Retired};
 use crate::workerd::classify::classify;
 use crate::workerd::process::{JobProcess, ProcessRun};
 use crate::workerd::run::{RunError, RunnerSettings};
+use starter::{ProcessStarter, START_LIMIT};
 
 /// Pause before trying again to start a warm process after a failure.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
-/// Longest a new process may take to serve (and, warm, to answer its warm-up request). This is
-/// the node's time, never a job's.
-const START_LIMIT: Duration = Duration::from_secs(10);
+/// Longest a job waits for a process: a start, then its warm-up, with a margin.
+const WAIT_LIMIT: Duration = Duration::from_secs(2 * START_LIMIT.as_secs() + 1);
 
 /// The pool's shape for the execution mode.
 #[derive(Debug)]
@@ -56,52 +64,15 @@ pub struct PoolSettings {
     pub metrics: Arc<Metrics>,
 }
 
-/// What starting a process needs, shared (behind an `Arc`) by the refill and the jobs, so
-/// preparing a start costs nothing until one is needed.
-#[derive(Debug)]
-struct ProcessStarter {
-    settings: RunnerSettings,
-    client: reqwest::Client,
-    cgroups: Recipient<ReserveCgroup>,
-    ports: Recipient<ReservePort>,
-    warm_up: bool,
-    started: AtomicU64,
-}
+/// A job waiting for a process: it gets the next ready one, or the error of a failed start.
+type Waiter = oneshot::Sender<Result<JobProcess, RunError>>;
 
-impl ProcessStarter {
-    /// Reserves a cgroup and a listener, starts a process and waits for positive evidence that
-    /// it serves (and, in the warm modes, for its warm-up answer).
-    async fn start(&self) -> Result<JobProcess, RunError> {
-        let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-        let name = format!("workerd-{}-{number}", std::process::id());
-        let cgroup = match self
-            .cgroups
-            .send(ReserveCgroup {
-                job_name: name.clone(),
-            })
-            .await
-        {
-            Ok(Ok(lease)) => lease,
-            _ => return Err(RunError::NoResource("cgroup")),
-        };
-        let Ok(Ok(port)) = self.ports.send(ReservePort).await else {
-            return Err(RunError::NoResource("listener"));
-        };
-        let mut process = JobProcess::start(&self.settings, name, cgroup, port.listener)?;
-        let limit = Instant::now() + START_LIMIT;
-        if process.wait_serving(limit).await
-            && (!self.warm_up || process.warm_up(&self.client, limit).await)
-        {
-            return Ok(process);
-        }
-        let launcher_failed =
-            process.exit_code() == Some(i32::from(crate::sandbox::launcher::LAUNCH_FAILED));
-        let stderr = process.shut_down().await;
-        if launcher_failed {
-            return Err(RunError::Launcher { stderr });
-        }
-        Err(RunError::NotServing { stderr })
-    }
+/// How a job gets its process.
+enum Acquire {
+    /// An idle process, at once (boxed: a process is large, a receiver small).
+    Idle(Box<JobProcess>),
+    /// The next process ready.
+    Waiting(oneshot::Receiver<Result<JobProcess, RunError>>),
 }
 
 /// The workerd process runner.
@@ -111,9 +82,17 @@ pub struct WorkerdRunner {
     client: reqwest::Client,
     pool: PoolSettings,
     idle: VecDeque<JobProcess>,
+    /// Jobs waiting for a process, oldest first.
+    waiters: VecDeque<Waiter>,
+    /// Starts under way (warm-ups included).
     starting: usize,
-    /// Processes running a job (they may come back in `isolate`).
+    /// Processes running a job or being checked after it (they may come back in `isolate`).
     busy: usize,
+    /// Of `busy`: processes being checked after their job, back (or ended) within the ping
+    /// limit.
+    settling: usize,
+    /// `ShutDownPool` arrived: nothing is started or kept any more.
+    closing: bool,
     starter: Arc<ProcessStarter>,
 }
 
@@ -140,8 +119,11 @@ impl WorkerdRunner {
             client,
             pool,
             idle: VecDeque::new(),
+            waiters: VecDeque::new(),
             starting: 0,
             busy: 0,
+            settling: 0,
+            closing: false,
             starter,
         })
     }
@@ -165,65 +147,133 @@ impl WorkerdRunner {
         });
     }
 
-    /// Starts warm processes until the pool reaches its target (and publishes the counts).
+    /// Starts processes until the pool reaches its target and every waiting job has a process
+    /// on its way (a start, or one being checked after its job).
     fn refill(&mut self, ctx: &mut Context<Self>) {
-        while self.pooled() < self.pool.idle_target {
+        // A job that stopped waiting (its bound passed) needs nothing any more.
+        self.waiters.retain(|waiter| !waiter.is_closed());
+        while !self.closing
+            && (self.pooled() < self.pool.idle_target
+                || self.starting + self.settling < self.waiters.len())
+        {
             self.starting += 1;
             let starter = Arc::clone(&self.starter);
-            let start = async move { starter.start().await };
-            ctx.spawn(start.into_actor(self).map(|started, act, ctx| {
-                act.starting -= 1;
-                match started {
-                    // Started after the pool's shutdown: nothing must be left behind.
-                    Ok(process) if act.pool.idle_target == 0 => {
-                        ctx.spawn(
-                            async move {
-                                let _ = process.shut_down().await;
-                            }
-                            .into_actor(act),
-                        );
-                    }
-                    Ok(process) => {
-                        act.idle.push_back(process);
-                        act.publish();
-                    }
-                    // Shutting down: the start was cut short on purpose.
-                    Err(error) if act.pool.idle_target == 0 => {
-                        debug!(%error, "Warm start ended by the pool's shutdown.");
-                    }
-                    Err(error) => {
-                        act.publish();
-                        warn!(%error, "Cannot start a warm workerd process; retrying shortly.");
-                        ctx.run_later(RESTART_PAUSE, |act, ctx| act.refill(ctx));
-                    }
-                }
-            }));
+            let start = async move { starter.start_serving().await };
+            ctx.spawn(
+                start
+                    .into_actor(self)
+                    .map(|started, act, ctx| act.serving(started, ctx)),
+            );
         }
         self.publish();
     }
 
-    /// Puts a process back in the pool or shuts it down, and tops the pool up.
-    fn settle(&mut self, process: JobProcess, reusable: bool, ctx: &mut Context<Self>) {
-        self.busy = self.busy.saturating_sub(1);
-        let keep = reusable
-            && process.jobs_served() < self.pool.jobs_per_process
-            && self.idle.len() + self.busy < self.pool.idle_max;
-        if keep {
-            self.idle.push_back(process);
-        } else {
-            let served = process.jobs_served();
-            let reason = retire_reason(served, self.pool.jobs_per_process, reusable);
-            self.pool.metrics.pools().retired(reason);
-            let name = process.name().to_owned();
-            ctx.spawn(
-                async move {
-                    let stderr = process.shut_down().await;
-                    debug!(process = %name, reusable, stderr = %stderr.escape_debug(), "workerd process ended.");
-                }
-                .into_actor(self),
-            );
+    /// A start reached serving: a waiting job gets it at once (a job is waiting, so the
+    /// warm-up would only delay it); otherwise it is warmed up first.
+    fn serving(&mut self, started: Result<JobProcess, RunError>, ctx: &mut Context<Self>) {
+        let process = match started {
+            Ok(process) => process,
+            Err(error) => return self.start_failed(error, ctx),
+        };
+        let waiting = self.waiters.iter().any(|waiter| !waiter.is_closed());
+        if self.closing || waiting || !self.starter.warm_up {
+            self.starting -= 1;
+            return self.offer(process, ctx);
         }
-        self.refill(ctx);
+        let starter = Arc::clone(&self.starter);
+        let warm = async move { starter.warm_up(process).await };
+        ctx.spawn(warm.into_actor(self).map(|warmed, act, ctx| match warmed {
+            Ok(process) => {
+                act.starting -= 1;
+                act.offer(process, ctx);
+            }
+            Err(error) => act.start_failed(error, ctx),
+        }));
+    }
+
+    /// A start failed: a waiting job learns it (its pipeline decides about a retry); otherwise
+    /// the pool tries again shortly.
+    fn start_failed(&mut self, mut error: RunError, ctx: &mut Context<Self>) {
+        self.starting -= 1;
+        if self.closing {
+            debug!(%error, "Start ended by the pool's shutdown.");
+            return;
+        }
+        while let Some(waiter) = self.waiters.pop_front() {
+            match waiter.send(Err(error)) {
+                Ok(()) => return self.refill(ctx),
+                Err(Err(unsent)) => error = unsent,
+                Err(Ok(_)) => return,
+            }
+        }
+        warn!(%error, "Cannot start a workerd process; retrying shortly.");
+        ctx.run_later(RESTART_PAUSE, |act, ctx| act.refill(ctx));
+    }
+
+    /// Hands a ready process to the oldest waiting job, or keeps it idle, or ends it.
+    fn offer(&mut self, mut process: JobProcess, ctx: &mut Context<Self>) {
+        while let Some(waiter) = self.waiters.pop_front() {
+            match waiter.send(Ok(process)) {
+                Ok(()) => return,
+                Err(Ok(unsent)) => process = unsent,
+                Err(Err(_)) => return,
+            }
+        }
+        if !self.closing && self.idle.len() < self.pool.idle_max {
+            self.idle.push_back(process);
+            self.publish();
+        } else {
+            // Fit to serve, but not wanted (pool full, or shutting down).
+            self.end(process, true, ctx);
+        }
+    }
+
+    /// After a job: a reuse candidate is checked (off the job's path) and then offered again;
+    /// anything else is ended. The pool is topped up either way.
+    fn settle(&mut self, process: JobProcess, candidate: bool, ctx: &mut Context<Self>) {
+        if !candidate || self.closing {
+            self.busy = self.busy.saturating_sub(1);
+            self.end(process, false, ctx);
+            return self.refill(ctx);
+        }
+        self.settling += 1;
+        let client = self.client.clone();
+        let recycle_above = self.settings.memory_limit_bytes / 2;
+        let check = async move {
+            let fit = process.still_fit(&client, recycle_above).await;
+            (process, fit)
+        };
+        ctx.spawn(check.into_actor(self).map(|(process, fit), act, ctx| {
+            act.settling -= 1;
+            act.busy = act.busy.saturating_sub(1);
+            let wanted = act.waiters.iter().any(|waiter| !waiter.is_closed())
+                || act.idle.len() + act.busy < act.pool.idle_max;
+            if fit && wanted && !act.closing {
+                act.offer(process, ctx);
+            } else {
+                act.end(process, fit, ctx);
+            }
+            act.refill(ctx);
+        }));
+    }
+
+    /// Ends a process in the background (kill, reap, files, cgroup).
+    fn end(&self, process: JobProcess, reusable: bool, ctx: &mut Context<Self>) {
+        let reason = if self.closing {
+            Retired::Shutdown
+        } else {
+            retire_reason(process.jobs_served(), self.pool.jobs_per_process, reusable)
+        };
+        self.pool.metrics.pools().retired(reason);
+        self.publish();
+        let name = process.name().to_owned();
+        ctx.spawn(
+            async move {
+                let stderr = process.shut_down().await;
+                debug!(process = %name, reusable, stderr = %stderr.escape_debug(), "workerd process ended.");
+            }
+            .into_actor(self),
+        );
     }
 
     /// Kills every idle process and waits for each to be reaped and its files removed: a clean
@@ -251,8 +301,12 @@ impl Handler<ShutDownPool> for WorkerdRunner {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: ShutDownPool, _: &mut Context<Self>) -> Self::Result {
+        self.closing = true;
         self.pool.idle_target = 0;
         self.pool.idle_max = 0;
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(Err(RunError::NoResource("process (shutting down)")));
+        }
         let idle: Vec<_> = self.idle.drain(..).collect();
         for _ in &idle {
             self.pool.metrics.pools().retired(Retired::Shutdown);
@@ -266,22 +320,31 @@ impl Handler<RunInProcess> for WorkerdRunner {
     type Result = ResponseActFuture<Self, Result<RunReport, RunError>>;
 
     fn handle(&mut self, msg: RunInProcess, ctx: &mut Context<Self>) -> Self::Result {
-        let idle = self.idle.pop_front();
+        let asked = Instant::now();
         self.busy += 1;
+        let acquire = match self.idle.pop_front() {
+            Some(process) => Acquire::Idle(Box::new(process)),
+            None => {
+                let (waiter, ready) = oneshot::channel();
+                self.waiters.push_back(waiter);
+                Acquire::Waiting(ready)
+            }
+        };
         self.refill(ctx);
         let starter = Arc::clone(&self.starter);
         let client = self.client.clone();
         let cap = self.settings.max_output_bytes;
-        let recycle_above = self.settings.memory_limit_bytes / 2;
         let isolate = self.pool.mode == ExecutionMode::Isolate;
         let quota = self.pool.jobs_per_process;
         let metrics = Arc::clone(&self.pool.metrics);
         let run = async move {
-            let asked = Instant::now();
-            let warm = idle.is_some();
-            let mut process = match idle {
-                Some(process) => process,
-                None => starter.start().await?,
+            let (warm, mut process) = match acquire {
+                Acquire::Idle(process) => (true, *process),
+                Acquire::Waiting(ready) => match tokio::time::timeout(WAIT_LIMIT, ready).await {
+                    Ok(Ok(Ok(process))) => (false, process),
+                    Ok(Ok(Err(error))) => return Err(error),
+                    _ => return Err(RunError::NoResource("process")),
+                },
             };
             let acquired = Acquired {
                 warm,
@@ -290,9 +353,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
             let serve_again = |process: &JobProcess| isolate && process.jobs_served() + 1 < quota;
             let name = msg.job.name.clone();
             let again = serve_again(&process);
-            let mut run: ProcessRun = process
-                .run(&client, msg.job.clone(), cap, recycle_above, again)
-                .await;
+            let mut run: ProcessRun = process.run(&client, msg.job.clone(), cap, again).await;
             if run.oom_killed {
                 metrics.pools().oom_killed();
             }
@@ -304,9 +365,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
                 let _ = process.shut_down().await;
                 process = starter.start().await?;
                 let again = serve_again(&process);
-                run = process
-                    .run(&client, msg.job, cap, recycle_above, again)
-                    .await;
+                run = process.run(&client, msg.job, cap, again).await;
                 if run.oom_killed {
                     metrics.pools().oom_killed();
                 }
@@ -319,11 +378,11 @@ impl Handler<RunInProcess> for WorkerdRunner {
                 acquired,
                 peak_memory: run.peak_memory,
             };
-            Ok((process, run.reusable, report))
+            Ok((process, run.reuse_candidate, report))
         };
         Box::pin(run.into_actor(self).map(|result, act, ctx| match result {
-            Ok((process, reusable, report)) => {
-                act.settle(process, reusable, ctx);
+            Ok((process, candidate, report)) => {
+                act.settle(process, candidate, ctx);
                 Ok(report)
             }
             Err(error) => {

@@ -72,9 +72,10 @@ pub struct ProcessRun {
     pub evidence: Evidence,
     /// The kernel's OOM record for the process's cgroup.
     pub oom_killed: bool,
-    /// The process may serve another job: the job succeeded, the process answered a liveness
-    /// check right after (nothing of the job keeps it busy) and holds well below its limit.
-    pub reusable: bool,
+    /// The process may serve another job if [`JobProcess::still_fit`] says so: it was to serve
+    /// again, the job succeeded and no OOM kill happened. Checked after the job's answer, off
+    /// its path.
+    pub reuse_candidate: bool,
     /// The process had served other jobs before this one: an OOM kill then does not prove that
     /// this job used the memory (isolates of earlier jobs may not be collected yet).
     pub reused: bool,
@@ -148,39 +149,10 @@ impl JobProcess {
         }
     }
 
-    /// Sends one request with our own trivial module and waits for its answer, so the loader's
-    /// path is initialised (the first load in a process costs several times a later one)
-    /// before a user's job arrives. False if the process did not answer correctly.
+    /// Warms the loader's paths up before a user's job arrives (the free function `warm_up`:
+    /// a JavaScript and a WASI echo).
     pub async fn warm_up(&mut self, client: &reqwest::Client, limit: Instant) -> bool {
-        const WARM_UP_MODULE: &[u8] =
-            b"export default { async fetch() { return new Response(\"ready\"); } };";
-        let request = self.request(client, CodeForm::JavaScript, WARM_UP_MODULE, b"", 64);
-        let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
-        matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready")
-    }
-
-    /// The loader's request: `code` then `input` in one body, the code's length, the output
-    /// cap and (for anything but JavaScript) the code's form in headers.
-    fn request(
-        &self,
-        client: &reqwest::Client,
-        form: CodeForm,
-        code: &[u8],
-        input: &[u8],
-        cap: usize,
-    ) -> reqwest::RequestBuilder {
-        let mut body = Vec::with_capacity(code.len() + input.len());
-        body.extend_from_slice(code);
-        body.extend_from_slice(input);
-        let request = client
-            .post(&self.url)
-            .header(CODE_LENGTH_HEADER, code.len())
-            .header(OUTPUT_CAP_HEADER, cap);
-        match form.header() {
-            Some(form) => request.header(CODE_FORM_HEADER, form),
-            None => request,
-        }
-        .body(body)
+        warm_up(client, &self.url, limit).await
     }
 
     /// True when the loader answers a liveness check within [`PING_LIMIT`]: no job's leftover
@@ -215,15 +187,15 @@ impl JobProcess {
         &self.name
     }
 
-    /// Runs one job. Never leaves a job running: unless the job succeeded and the process
-    /// proves idle right after, it is killed (and so not reusable). `may_serve_again` skips the
-    /// liveness check for a process that will be ended anyway.
+    /// Runs one job. Never leaves a job running: a job that did not end is killed with its
+    /// process; one that ended leaves a process that serves again only if it is a reuse
+    /// candidate and [`Self::still_fit`]. `may_serve_again` is false for a process that will
+    /// be ended anyway.
     pub async fn run(
         &mut self,
         client: &reqwest::Client,
         job: ProcessJob,
         cap: usize,
-        recycle_above_bytes: u64,
         may_serve_again: bool,
     ) -> ProcessRun {
         let reused = self.jobs_served > 0;
@@ -236,14 +208,14 @@ impl JobProcess {
                 return ProcessRun {
                     evidence: Evidence::Ended(End::LoadFailed),
                     oom_killed: false,
-                    reusable: may_serve_again,
+                    reuse_candidate: may_serve_again,
                     reused,
                     user_time: Duration::ZERO,
                     peak_memory: None,
                 };
             }
         };
-        let request = self.request(client, code.form, &code.bytes, &job.input, cap);
+        let request = loader_request(client, &self.url, code.form, &code.bytes, &job.input, cap);
         let started = Instant::now();
         let budget_ends = started + job.budget;
         let stop = job
@@ -269,22 +241,26 @@ impl JobProcess {
         }
         let oom_killed = self.cgroup.oom_killed().unwrap_or(false);
         let peak_memory = self.cgroup.peak_memory_bytes().ok();
-        // Memory held by earlier isolates is freed lazily: recycle a process well before what
-        // it holds could push a later job over the limit.
-        let roomy = self
-            .cgroup
-            .memory_bytes()
-            .is_ok_and(|bytes| bytes < recycle_above_bytes);
-        let reusable =
-            may_serve_again && succeeded && !oom_killed && roomy && self.answers_ping(client).await;
         ProcessRun {
             evidence,
             oom_killed,
-            reusable,
+            reuse_candidate: may_serve_again && succeeded && !oom_killed,
             reused,
             user_time,
             peak_memory,
         }
+    }
+
+    /// Whether a process whose job succeeded may serve another: it answers a liveness check
+    /// (nothing of the job keeps its thread busy) and holds well below its limit (memory held by
+    /// earlier isolates is freed lazily, so it is recycled before that could push a later job
+    /// over). Runs after the job's answer, so it never delays a job.
+    pub async fn still_fit(&self, client: &reqwest::Client, recycle_above_bytes: u64) -> bool {
+        let roomy = self
+            .cgroup
+            .memory_bytes()
+            .is_ok_and(|bytes| bytes < recycle_above_bytes);
+        roomy && self.answers_ping(client).await
     }
 
     /// The connection broke: how did the process end? Waits briefly for its own exit; one
@@ -315,13 +291,64 @@ impl JobProcess {
     }
 }
 
+/// The warm-up's WASI command (`js/warm-up.wat`, assembled).
+pub(super) const WARM_UP_WASM: &[u8] = include_bytes!("js/warm-up.wasm");
+
+/// Sends one request with each of our own trivial modules, a JavaScript echo and a WASI echo,
+/// and waits for their answers, so the loader's paths for both forms (our WASI shim and
+/// workerd's Wasm compiler among them) have run once before a user's job arrives: the first
+/// load of a form in a process costs several times a later one, and in `prewarmed` every job
+/// is a process's first. False if the process did not answer correctly.
+pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant) -> bool {
+    const JS_ECHO: &[u8] =
+        b"export default { async fetch(r) { return new Response(await r.text()); } };";
+    for (form, module) in [
+        (CodeForm::JavaScript, JS_ECHO),
+        (CodeForm::Wasi, WARM_UP_WASM),
+    ] {
+        let request = loader_request(client, url, form, module, b"ready", 64);
+        let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
+        if !matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready") {
+            return false;
+        }
+    }
+    true
+}
+
+/// The loader's request: `code` then `input` in one body, the code's length, the output cap and
+/// (for anything but JavaScript) the code's form in headers.
+pub(super) fn loader_request(
+    client: &reqwest::Client,
+    url: &str,
+    form: CodeForm,
+    code: &[u8],
+    input: &[u8],
+    cap: usize,
+) -> reqwest::RequestBuilder {
+    let mut body = Vec::with_capacity(code.len() + input.len());
+    body.extend_from_slice(code);
+    body.extend_from_slice(input);
+    let request = client
+        .post(url)
+        .header(CODE_LENGTH_HEADER, code.len())
+        .header(OUTPUT_CAP_HEADER, cap);
+    match form.header() {
+        Some(form) => request.header(CODE_FORM_HEADER, form),
+        None => request,
+    }
+    .body(body)
+}
+
 /// The connection to the process failed before a whole answer arrived.
 #[derive(Debug)]
-struct Lost;
+pub(super) struct Lost;
 
 /// Sends a job to the loader and reads its answer. The loader caps the output itself; reading
 /// stops just past the cap anyway, so a loader that misbehaves cannot make us buffer more.
-async fn loader_answer(request: reqwest::RequestBuilder, cap: usize) -> Result<Evidence, Lost> {
+pub(super) async fn loader_answer(
+    request: reqwest::RequestBuilder,
+    cap: usize,
+) -> Result<Evidence, Lost> {
     let mut response = request.send().await.map_err(|_| Lost)?;
     let end = response
         .headers()
@@ -345,4 +372,16 @@ async fn loader_answer(request: reqwest::RequestBuilder, cap: usize) -> Result<E
         body.extend_from_slice(&chunk);
     }
     Ok(Evidence::Ended(end.unwrap_or(End::Ok(body))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_warm_up_wasm_is_its_wat_source_assembled() {
+        let assembled = wat::parse_str(include_str!("js/warm-up.wat")).expect("it assembles");
+        assert!(
+            super::WARM_UP_WASM == assembled.as_slice(),
+            "js/warm-up.wasm is stale: reassemble js/warm-up.wat ({assembled:02x?})"
+        );
+    }
 }

@@ -138,12 +138,22 @@ pub(super) fn spawn(
     listener: OwnedFd,
     control_write: OwnedFd,
 ) -> Result<Child, RunError> {
-    let mut command = Command::from(launcher_command(
+    let command = Command::from(launcher_command(
         &settings.launcher,
         &settings.jail,
         job,
         &settings.workerd,
     ));
+    serve(command, listener, control_write)
+}
+
+/// Adds workerd's own arguments, pipes and descriptors to `command` (workerd itself, or the
+/// launcher that becomes it) and starts it: one command line for the node and the floor.
+pub(super) fn serve(
+    mut command: Command,
+    listener: OwnedFd,
+    control_write: OwnedFd,
+) -> Result<Child, RunError> {
     command
         .args(["serve", CONFIG_FILE, "--socket-fd"])
         .arg(format!("{SOCKET_NAME}={LISTENER_FD}"))

@@ -1,0 +1,147 @@
+//! The three loads, the same for the floor and a node: paced jobs (low load), a closed loop at
+//! the slot count (saturation), an open loop at a fixed rate (latency from each request's
+//! scheduled instant, so a stall cannot hide the requests it delayed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use serverless_executor::code::form::CodeForm;
+use tokio::time::Instant;
+
+use super::floor::Floor;
+
+/// Idle time before each paced job (so warm modes have their process ready).
+const PACING: Duration = Duration::from_millis(60);
+const PACED_JOBS: usize = 80;
+const SATURATION: Duration = Duration::from_secs(6);
+const OPEN_LOOP: Duration = Duration::from_secs(6);
+const INPUT: &[u8] = b"ping";
+
+#[derive(Clone)]
+pub enum Target {
+    Floor {
+        floor: Arc<Floor>,
+        form: CodeForm,
+        code: Arc<[u8]>,
+    },
+    Node {
+        client: reqwest::Client,
+        url: String,
+        tx: String,
+    },
+}
+
+impl Target {
+    pub fn node(node: &super::common::TestNode, tx: &str) -> Self {
+        Self::Node {
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            url: node.url("/api/serverless"),
+            tx: tx.to_owned(),
+        }
+    }
+
+    /// One job; false if it did not end with outcome 0 and the right output (a node may answer
+    /// 503 past its queue in an open loop).
+    async fn job(&self) -> bool {
+        match self {
+            Self::Floor { floor, form, code } => floor.run(*form, code, INPUT).await == INPUT,
+            Self::Node { client, url, tx } => {
+                let Ok(response) = client
+                    .post(url)
+                    .json(&json!({"tx_hash": tx, "input": "ping"}))
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                let ok = response
+                    .headers()
+                    .get("x-executor-error-code")
+                    .is_some_and(|code| code == "0");
+                ok && response
+                    .bytes()
+                    .await
+                    .is_ok_and(|body| body.as_ref() == INPUT)
+            }
+        }
+    }
+}
+
+/// Latencies of the jobs that ended well, and how many did not.
+#[derive(Default)]
+pub struct Latencies(Vec<Duration>, pub usize);
+
+impl Latencies {
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The `q` quantile in milliseconds (nearest rank).
+    pub fn p(&self, q: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1].as_secs_f64() * 1000.0
+    }
+}
+
+pub async fn warm(target: &Target) {
+    for _ in 0..8 {
+        tokio::time::sleep(PACING).await;
+        assert!(target.job().await, "warm-up job failed");
+    }
+}
+
+pub async fn paced(target: &Target) -> Latencies {
+    let mut latencies = Vec::with_capacity(PACED_JOBS);
+    for _ in 0..PACED_JOBS {
+        tokio::time::sleep(PACING).await;
+        let started = Instant::now();
+        assert!(target.job().await, "paced job failed");
+        latencies.push(started.elapsed());
+    }
+    Latencies(latencies, 0)
+}
+
+/// Jobs per second with `workers` always in flight.
+pub async fn saturate(target: &Target, workers: usize) -> f64 {
+    let started = Instant::now();
+    let until = started + SATURATION;
+    let runs = (0..workers).map(|_| async {
+        let mut done = 0u64;
+        while Instant::now() < until {
+            assert!(target.job().await, "saturating job failed");
+            done += 1;
+        }
+        done
+    });
+    let done: u64 = futures::future::join_all(runs).await.into_iter().sum();
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+pub async fn open_loop(target: &Target, rate: f64) -> Latencies {
+    let started = Instant::now();
+    let count = (rate * OPEN_LOOP.as_secs_f64()) as usize;
+    let mut runs = Vec::with_capacity(count);
+    for i in 0..count {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let target = target.clone();
+        runs.push(tokio::spawn(async move {
+            let ok = target.job().await;
+            (ok, due.elapsed())
+        }));
+    }
+    let mut latencies = Latencies(Vec::with_capacity(count), 0);
+    for run in runs {
+        match run.await.unwrap() {
+            (true, latency) => latencies.0.push(latency),
+            (false, _) => latencies.1 += 1,
+        }
+    }
+    latencies
+}

@@ -1,0 +1,14 @@
+;; The WASI half of a process's warm-up (`process.rs`, `warm_up`): an echo command (one
+;; `fd_read` of stdin, one `fd_write` of what it read), so the loader's WASI path, our shim and
+;; workerd's Wasm compiler have all run once before a user's Wasm job arrives. `warm-up.wasm` is
+;; this file assembled (a unit test checks they match).
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 4096))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+    (i32.store (i32.const 4) (i32.load (i32.const 16)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))
