@@ -21,13 +21,14 @@
 //! `ChainMetrics`.
 
 mod feed;
+mod lifecycle;
 mod status;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Recipient, StreamHandler, Supervised};
+use actix::{ActorContext, AsyncContext, Context, Recipient, StreamHandler};
 use futures::channel::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -319,49 +320,6 @@ impl ChainListener {
             }
             Err(error) => warn!(%error, "Chain checkpoint not saved; will retry."),
         }
-    }
-}
-
-impl Actor for ChainListener {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        // The first connection and a reorg's reconnect are immediate; others back off.
-        let delay = if self.restarted && !std::mem::take(&mut self.reconnect_now) {
-            self.backoff.next_delay()
-        } else {
-            Duration::ZERO
-        };
-        ctx.run_later(delay, |act, ctx| act.connect(ctx));
-        ctx.run_interval(SAVE_INTERVAL, |act, _| {
-            if act.dirty {
-                act.save();
-            }
-        });
-    }
-
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        self.sink.status.set_connected(false);
-        if let Some(feed) = self.feed.take() {
-            feed.abort();
-        }
-        if self.dirty {
-            self.save();
-        }
-    }
-}
-
-impl Supervised for ChainListener {
-    fn restarting(&mut self, _: &mut Context<Self>) {
-        self.restarted = true;
-        self.sink.status.set_connected(false);
-        if let Some(feed) = self.feed.take() {
-            feed.abort();
-        }
-        warn!(
-            attempt = self.backoff.attempt(),
-            "Chain listener restarting."
-        );
     }
 }
 

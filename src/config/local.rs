@@ -8,8 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::parse::describe;
 use super::raw::RawConfig;
-use super::{describe, direct_run_config, execution_config, ConfigError, ExecutionConfig};
+use super::{direct_run_config, execution_config, ConfigError, ExecutionConfig};
 
 /// Marlin's required keys, which a local run never uses: filled in when a file leaves them out
 /// so that a file with execution keys only is accepted.

@@ -8,6 +8,7 @@ mod balancer;
 mod jail;
 mod local;
 mod observability;
+mod parse;
 mod raw;
 mod validate;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::domain::Address;
+use parse::parse;
 use raw::RawConfig;
 use validate::{
     address, cgroup_name, in_range, invalid, non_empty_path, positive_millis, positive_secs,
@@ -362,39 +364,6 @@ fn direct_run_config(raw: &RawConfig) -> Result<DirectRunConfig, ConfigError> {
             raw.direct_run_queue_timeout_ms,
         )?,
     })
-}
-
-fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
-    let parse_error = |message: String| ConfigError::Parse {
-        path: path.to_owned(),
-        message,
-    };
-    match path.extension().and_then(|ext| ext.to_str()) {
-        Some("json") => {
-            let mut deserializer = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut deserializer)
-                .map_err(|error| parse_error(describe(error.path(), error.inner())))
-        }
-        Some("toml") => {
-            let deserializer = toml::Deserializer::new(text);
-            serde_path_to_error::deserialize(deserializer)
-                .map_err(|error| parse_error(describe(error.path(), &error.inner().message())))
-        }
-        _ => Err(ConfigError::Format {
-            path: path.to_owned(),
-        }),
-    }
-}
-
-/// Puts the key first: serde names missing/unknown keys in its message, and the path names
-/// the key of a mistyped value.
-fn describe(path: &serde_path_to_error::Path, message: &dyn std::fmt::Display) -> String {
-    let path = path.to_string();
-    if path == "." || path.is_empty() {
-        message.to_string()
-    } else {
-        format!("key `{path}`: {message}")
-    }
 }
 
 #[cfg(test)]
