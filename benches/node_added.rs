@@ -36,20 +36,13 @@ const QUOTA: u32 = 100;
 
 const ECHO: &str = "export default { async fetch(r) { return new Response(await r.text()); } };";
 
-/// The echo job as a WASI command (as in `benches/pipeline.rs`).
-const ECHO_WAT: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const 4096))
-    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-    (i32.store (i32.const 4) (i32.load (i32.const 16)))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#;
+/// The echo job as a WASI command (`benches/echo.wat`, shared with `benches/pipeline.rs`).
+const ECHO_WAT: &str = include_str!("echo.wat");
 
 fn main() {
-    if std::env::args().any(|arg| arg == "--list") {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and a whole measurement there (minutes, debug build) would only slow the test suite.
+    if !std::env::args().any(|arg| arg == "--bench") {
         return;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

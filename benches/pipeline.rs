@@ -30,16 +30,7 @@ const PACING: Duration = Duration::from_millis(60);
 const ECHO: &str = "export default { async fetch(r) { return new Response(await r.text()); } };";
 
 /// The echo job as a WASI command: one `fd_read` of stdin, one `fd_write` of what it read.
-const ECHO_WAT: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const 4096))
-    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-    (i32.store (i32.const 4) (i32.load (i32.const 16)))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#;
+const ECHO_WAT: &str = include_str!("echo.wat");
 
 fn pipeline(c: &mut Criterion) {
     let runtime = actix_rt_runtime();
