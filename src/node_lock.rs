@@ -1,8 +1,11 @@
-//! One node per cgroup parent on a host: an exclusive, non-blocking `flock` on a lock file named
-//! after the parent, held for the node's lifetime, with the holder's pid written into it.
+//! One node per cgroup parent, job directory and state directory on a host: an exclusive,
+//! non-blocking `flock` on a lock file named after each, held for the node's lifetime, with the
+//! holder's pid written into it.
 //!
-//! Owns the locked file. Taken before anything touches the cgroup parent: at start a node
-//! removes the stale job cgroups under its parent, which would kill another live node's jobs.
+//! Owns the locked files. Taken before anything touches what they guard: at start a node
+//! removes the stale job cgroups under its parent and every directory in its job directory,
+//! which would kill or break another live node's jobs, and it rewrites its chain checkpoint in
+//! its state directory.
 //! The kernel releases the lock when the process ends, however it ends, so a crashed node never
 //! blocks its successor.
 
@@ -21,14 +24,53 @@ pub struct NodeLock {
     _file: Flock<File>,
 }
 
+/// What one lock guards.
+#[derive(Debug, Clone, Copy)]
+pub enum Guarded<'a> {
+    /// The node's cgroup parent (`cgroup_parent`).
+    CgroupParent(&'a str),
+    /// The directory of its jobs' files (`job_dir`).
+    JobDir(&'a Path),
+    /// The directory of its chain checkpoint (`state_dir`).
+    StateDir(&'a Path),
+}
+
+impl Guarded<'_> {
+    /// The lock file's name: the cgroup parent's name as before, a path with `/` as `%`.
+    fn file_name(&self) -> String {
+        match self {
+            Self::CgroupParent(parent) => format!("{parent}.lock"),
+            Self::JobDir(dir) => format!("job_dir{}.lock", escaped(dir)),
+            Self::StateDir(dir) => format!("state_dir{}.lock", escaped(dir)),
+        }
+    }
+
+    fn describe(&self) -> (String, &'static str) {
+        match self {
+            Self::CgroupParent(parent) => (format!("cgroup parent `{parent}`"), "cgroup_parent"),
+            Self::JobDir(dir) => (format!("job directory {}", dir.display()), "job_dir"),
+            Self::StateDir(dir) => (format!("state directory {}", dir.display()), "state_dir"),
+        }
+    }
+}
+
+/// A directory as one file name: absolute where it exists (so two spellings of one directory
+/// share a lock), `/` replaced by `%`.
+fn escaped(dir: &Path) -> String {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    dir.to_string_lossy().replace('/', "%")
+}
+
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another live process holds it.
-    #[error("another node (pid {pid}) already uses cgroup parent `{parent}` (lock {path}); give this node its own `cgroup_parent`")]
+    #[error("another node (pid {pid}) already uses the {what} (lock {path}); give this node its own `{key}`")]
     Held {
-        /// The cgroup parent.
-        parent: String,
+        /// What is shared, e.g. "cgroup parent `serverless-executor`".
+        what: String,
+        /// The config key that separates the nodes.
+        key: &'static str,
         /// The other node's pid, as it wrote it.
         pid: String,
         /// The lock file.
@@ -46,9 +88,9 @@ pub enum LockError {
 }
 
 impl NodeLock {
-    /// Takes the lock for `cgroup_parent` in `dir` (normally [`LOCK_DIR`]).
-    pub fn take(dir: &Path, cgroup_parent: &str) -> Result<Self, LockError> {
-        let path = dir.join(format!("{cgroup_parent}.lock"));
+    /// Takes the lock for `guarded` in `dir` (normally [`LOCK_DIR`]).
+    pub fn take(dir: &Path, guarded: Guarded<'_>) -> Result<Self, LockError> {
+        let path = dir.join(guarded.file_name());
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
@@ -66,8 +108,10 @@ impl NodeLock {
             Err((mut file, _)) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
+                let (what, key) = guarded.describe();
                 return Err(LockError::Held {
-                    parent: cgroup_parent.to_owned(),
+                    what,
+                    key,
                     pid: pid.trim().to_owned(),
                     path,
                 });
@@ -87,20 +131,42 @@ mod tests {
     #[test]
     fn a_second_lock_on_the_same_parent_is_refused_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
-        let first = NodeLock::take(dir.path(), "parent-a");
+        let first = NodeLock::take(dir.path(), Guarded::CgroupParent("parent-a"));
         assert!(first.is_ok());
-        match NodeLock::take(dir.path(), "parent-a") {
-            Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+        match NodeLock::take(dir.path(), Guarded::CgroupParent("parent-a")) {
+            Err(LockError::Held { pid, key, .. }) => {
+                assert_eq!(pid, std::process::id().to_string());
+                assert_eq!(key, "cgroup_parent");
+            }
             other => panic!("expected Held, got {other:?}"),
         }
         assert!(
-            NodeLock::take(dir.path(), "parent-b").is_ok(),
+            NodeLock::take(dir.path(), Guarded::CgroupParent("parent-b")).is_ok(),
             "other parents are free"
         );
         drop(first);
         assert!(
-            NodeLock::take(dir.path(), "parent-a").is_ok(),
+            NodeLock::take(dir.path(), Guarded::CgroupParent("parent-a")).is_ok(),
             "released on drop"
+        );
+    }
+
+    #[test]
+    fn a_directory_is_locked_under_every_spelling_and_apart_from_the_same_path_elsewhere() {
+        let locks = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let jobs = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let held = NodeLock::take(locks.path(), Guarded::JobDir(jobs.path()));
+        assert!(held.is_ok());
+        let other_spelling = jobs.path().join(".");
+        match NodeLock::take(locks.path(), Guarded::JobDir(&other_spelling)) {
+            Err(error @ LockError::Held { .. }) => {
+                assert!(error.to_string().contains("`job_dir`"), "{error}");
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert!(
+            NodeLock::take(locks.path(), Guarded::StateDir(jobs.path())).is_ok(),
+            "a state directory lock is another lock"
         );
     }
 }

@@ -33,7 +33,7 @@ use crate::config::{Config, ExecutionConfig, ExecutionMode};
 use crate::domain::EnclaveIdentity;
 use crate::http::{DirectRunState, HttpState};
 use crate::metrics::Metrics;
-use crate::node_lock::{LockError, NodeLock, LOCK_DIR};
+use crate::node_lock::{Guarded, LockError, NodeLock, LOCK_DIR};
 use crate::sandbox::settings::{JailError, JailSettings};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
@@ -54,16 +54,20 @@ pub struct Handles {
     pub chain_listener: Addr<ChainListener>,
     /// Told to end its warm processes on shutdown, so nothing of the node is left behind.
     pub runner: Addr<WorkerdRunner>,
-    /// What a clean shutdown removes; holds the node's lock on its cgroup parent.
+    /// What a clean shutdown removes; holds the node's locks on its cgroup parent and job
+    /// directory.
     pub cleanup: Cleanup,
+    /// No other node rewrites this node's chain checkpoint.
+    _state_dir_lock: NodeLock,
 }
 
-/// What the node leaves behind unless it removes it on exit, and its lock on the cgroup parent.
+/// What the node leaves behind unless it removes it on exit, and its locks on the cgroup
+/// parent and the job directory.
 #[derive(Debug)]
 pub struct Cleanup {
     cgroups: Arc<Cgroups>,
     job_dir: PathBuf,
-    _lock: NodeLock,
+    _locks: [NodeLock; 2],
 }
 
 impl Cleanup {
@@ -172,6 +176,10 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
     };
     let (scheduler, load, runner, cleanup) =
         start_execution(config, rpc.clone(), chain_links, &metrics).await?;
+    let state_dir_lock = NodeLock::take(
+        Path::new(LOCK_DIR),
+        Guarded::StateDir(&config.chain.state_dir),
+    )?;
     let readiness = ReadinessProbe {
         load,
         drain: DrainState::default(),
@@ -213,6 +221,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         chain_listener,
         runner,
         cleanup,
+        _state_dir_lock: state_dir_lock,
     })
 }
 
@@ -270,7 +279,9 @@ pub async fn start_sandbox(
         return Err(StartError::Workerd(execution.workerd.display().to_string()));
     }
     // Before anything under the parent is touched: another node's jobs may live there.
-    let lock = NodeLock::take(Path::new(LOCK_DIR), &execution.cgroup_parent)?;
+    let locks = Path::new(LOCK_DIR);
+    let lock = NodeLock::take(locks, Guarded::CgroupParent(&execution.cgroup_parent))?;
+    let job_dir_lock = NodeLock::take(locks, Guarded::JobDir(&execution.job_dir))?;
     prepare_job_dir(&execution.job_dir)?;
     let settings = runner_settings(execution)?;
     settings
@@ -298,7 +309,7 @@ pub async fn start_sandbox(
     let cleanup = Cleanup {
         cgroups: Arc::clone(&cgroups),
         job_dir: execution.job_dir.clone(),
-        _lock: lock,
+        _locks: [lock, job_dir_lock],
     };
     let cgroups = CgroupPool::new(
         cgroups,

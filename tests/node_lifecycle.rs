@@ -1,6 +1,7 @@
-//! The node's footprint on the host: one node per cgroup parent (a second one refuses to start,
-//! naming the first, and leaves its jobs alone), and a clean shutdown that leaves no workerd
-//! process, job cgroup or job directory behind.
+//! The node's footprint on the host: one node per cgroup parent, job directory and state
+//! directory (a second one refuses to start, naming the first and the config key to change, and
+//! leaves its jobs alone), and a clean shutdown that leaves no workerd process, job cgroup or job
+//! directory behind.
 
 #![allow(clippy::unwrap_used)]
 
@@ -37,19 +38,15 @@ async fn a_second_node_on_the_same_cgroup_parent_refuses_to_start_and_spares_the
     let first = TestNode::start(&chain, options).await;
     let warm_before = job_cgroups(&first.cgroup_parent);
     assert!(warm_before > 0, "the first node keeps warm processes");
-    let output = Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
-        .args(["--port", &free_port().to_string(), "--config-file"])
-        .arg(first.dir.path().join("config.json"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let text = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    let errors: Vec<_> = text.lines().filter(|line| line.contains("ERROR")).collect();
-    assert_eq!(errors.len(), 1, "{text}");
+    let same: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(first.dir.path().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let error = refused_start(&same);
     assert!(
-        errors[0].contains(&format!("another node (pid {})", first.pid())),
-        "{text}"
+        error.contains(&format!("another node (pid {})", first.pid()))
+            && error.contains("`cgroup_parent`"),
+        "{error}"
     );
     // Nothing of the first node was touched: its warm processes still serve.
     assert_eq!(job_cgroups(&first.cgroup_parent), warm_before);
@@ -63,6 +60,60 @@ async fn a_second_node_on_the_same_cgroup_parent_refuses_to_start_and_spares_the
         .post_json("/api/serverless", &json!({"tx_hash": tx, "input": ""}))
         .await;
     assert_eq!((status, body.as_str()), (200, "alive"));
+}
+
+/// Starts the node binary on `config` and returns the one ERROR line it must stop with.
+fn refused_start(config: &serde_json::Value) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
+        .args(["--port", &free_port().to_string(), "--config-file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<_> = text.lines().filter(|line| line.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    errors[0].to_owned()
+}
+
+#[tokio::test]
+async fn a_second_node_sharing_only_a_job_or_state_directory_refuses_to_start() {
+    let chain = TestChain::start().await;
+    let first = TestNode::start(&chain, NodeOptions::default()).await;
+    let jobs_before = std::fs::read_dir(first.dir.path().join("jobs"))
+        .unwrap()
+        .count();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(first.dir.path().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let own = tempfile::tempdir().unwrap();
+    let mut shares_jobs = config.clone();
+    shares_jobs["cgroup_parent"] = json!(format!("{}-second", first.cgroup_parent));
+    shares_jobs["state_dir"] = json!(own.path().join("state"));
+    let error = refused_start(&shares_jobs);
+    assert!(
+        error.contains(&format!("another node (pid {})", first.pid()))
+            && error.contains("`job_dir`"),
+        "{error}"
+    );
+    let mut shares_state = shares_jobs;
+    shares_state["job_dir"] = json!(own.path().join("jobs"));
+    shares_state["state_dir"] = config["state_dir"].clone();
+    let error = refused_start(&shares_state);
+    assert!(error.contains("`state_dir`"), "{error}");
+    // The first node's job directories are untouched and it still serves.
+    let jobs_after = std::fs::read_dir(first.dir.path().join("jobs"))
+        .unwrap()
+        .count();
+    assert_eq!(jobs_after, jobs_before);
+    let (status, _) = first.get("/health").await;
+    assert_eq!(status, 200);
+    remove_cgroup_parent(&format!("{}-second", first.cgroup_parent));
 }
 
 #[tokio::test]
