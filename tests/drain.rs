@@ -18,9 +18,14 @@ use common::*;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
+/// As `SLOW_ECHO`, but 9 s: a direct run that outlasts the grace and the runs taken within it,
+/// so the node cannot have drained (and exited) before the test has seen its 503s.
+const LINGERING_ECHO: &str = "export default { async fetch(request) { const body = await request.text(); await new Promise((resolve) => setTimeout(resolve, 9000)); return new Response('slow:' + body); } };";
+
 /// A node with an agent port and a drain grace long enough to act within it.
 fn options(agent_port: u16) -> NodeOptions {
     NodeOptions {
+        direct_run_deadline_ms: Some(15_000),
         extra_config: Some(json!({
             "lb_agent_port": agent_port,
             "drain_grace_ms": 2000,
@@ -59,9 +64,10 @@ async fn sigterm_drains_direct_runs_and_chain_outputs_then_exits_zero() {
     assert_eq!((status, body.as_str()), (200, "ready\nup 100%\n"));
 
     let (slow_tx, job_id) = slow_job_started(&chain, &node, b"chain", 20_000).await;
+    let lingering_tx = upload_code(&chain, STRANGER_KEY, LINGERING_ECHO.as_bytes()).await;
     let in_flight = {
         let (http, url) = (node.http.clone(), node.url("/api/serverless"));
-        let body = json!({"tx_hash": slow_tx, "input": "direct"});
+        let body = json!({"tx_hash": lingering_tx, "input": "direct"});
         tokio::spawn(async move {
             let response = http.post(url).json(&body).send().await.unwrap();
             (response.status().as_u16(), response.text().await.unwrap())
