@@ -7,6 +7,8 @@
 //! not usable, or when a configured jail layer fails its self-check: a node that cannot contain
 //! jobs must not announce capacity.
 
+mod contract_params;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,7 @@ use crate::node_lock::{Guarded, LockError, NodeLock, LOCK_DIR};
 use crate::sandbox::settings::{JailError, JailSettings};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
+use contract_params::{execution_buffer, sign_max_age};
 
 const CPU_PERIOD: Duration = Duration::from_millis(100);
 
@@ -334,33 +337,6 @@ pub async fn start_sandbox(
     let runner = WorkerdRunner::new(settings, pool)?.start();
     info!(mode = ?execution.mode, warm_processes = idle_max, "Execution mode.");
     Ok((runner, cleanup))
-}
-
-/// `Jobs.EXECUTION_BUFFER_TIME` from the chain; the config's copy only if the chain is down at
-/// start (logged: timeouts may then be reported early, and the simulation refuses them).
-async fn execution_buffer(config: &Config, rpc: &ChainRpc) -> Duration {
-    match rpc.execution_buffer(config.chain.jobs).await {
-        Ok(buffer) => buffer,
-        Err(error) => {
-            warn!(%error, "Cannot read Jobs.EXECUTION_BUFFER_TIME; using the config's copy.");
-            config.execution_buffer_time
-        }
-    }
-}
-
-/// Used when `Jobs.SIGN_MAX_AGE` cannot be read at start: short, so that a signature is
-/// refreshed early rather than refused by the contract.
-const FALLBACK_SIGN_MAX_AGE: Duration = Duration::from_secs(60);
-
-/// `Jobs.SIGN_MAX_AGE` from the chain (logged fallback if the chain is down at start).
-async fn sign_max_age(config: &Config, rpc: &ChainRpc) -> Duration {
-    match rpc.sign_max_age(config.chain.jobs).await {
-        Ok(age) => age,
-        Err(error) => {
-            warn!(%error, fallback_secs = FALLBACK_SIGN_MAX_AGE.as_secs(), "Cannot read Jobs.SIGN_MAX_AGE; using a short fallback.");
-            FALLBACK_SIGN_MAX_AGE
-        }
-    }
 }
 
 fn limits(execution: &ExecutionConfig) -> CgroupLimits {
