@@ -45,6 +45,7 @@ fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         return;
     }
+    common::log_as_operators_do();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

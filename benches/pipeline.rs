@@ -33,6 +33,7 @@ const ECHO: &str = "export default { async fetch(r) { return new Response(await 
 const ECHO_WAT: &str = include_str!("echo.wat");
 
 fn pipeline(c: &mut Criterion) {
+    common::log_as_operators_do();
     let runtime = actix_rt_runtime();
     let chain = runtime.block_on(common::TestChain::start());
     let tx = runtime.block_on(common::contracts::upload_code(

@@ -81,6 +81,9 @@ pub struct WorkerdRunner {
     settings: RunnerSettings,
     client: reqwest::Client,
     pool: PoolSettings,
+    /// Ready processes, the most recently used last. Jobs take from the back: that process's
+    /// memory is still in the CPU caches, which makes a job under load measurably faster than
+    /// one on the process idle longest.
     idle: VecDeque<JobProcess>,
     /// Jobs waiting for a process, oldest first.
     waiters: VecDeque<Waiter>,
@@ -322,7 +325,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
     fn handle(&mut self, msg: RunInProcess, ctx: &mut Context<Self>) -> Self::Result {
         let asked = Instant::now();
         self.busy += 1;
-        let acquire = match self.idle.pop_front() {
+        let acquire = match self.idle.pop_back() {
             Some(process) => Acquire::Idle(Box::new(process)),
             None => {
                 let (waiter, ready) = oneshot::channel();

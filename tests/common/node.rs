@@ -300,6 +300,15 @@ pub async fn admin_node(compat: bool) -> (TestChain, TestNode) {
     (chain, node)
 }
 
+/// The nodes' log level: `debug` for tests (their logs explain a failure); benches set `info`,
+/// an operator's default, with [`log_as_operators_do`], so logging costs what it costs there.
+static LOG_LEVEL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Nodes started from now on log at `info`, as an operator runs them (for benchmarks).
+pub fn log_as_operators_do() {
+    let _ = LOG_LEVEL.set("info");
+}
+
 /// Starts the node binary on `port`, appending its output to `log_path`.
 fn spawn_node(port: u16, config_path: &Path, log_path: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -310,7 +319,7 @@ fn spawn_node(port: u16, config_path: &Path, log_path: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
         .args(["--port", &port.to_string(), "--config-file"])
         .arg(config_path)
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", LOG_LEVEL.get().copied().unwrap_or("debug"))
         .stdout(log.try_clone().expect("log handle"))
         .stderr(log)
         .spawn()
