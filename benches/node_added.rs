@@ -3,12 +3,15 @@
 //! and the node's phase histogram (`executor_job_phase_seconds`) for each mode.
 //!
 //! The floor (`serverless_executor::workerd::bare`): warm workerd processes serving our loader
-//! with the node's own files, command line, warm-up and requests, one fresh isolate per request,
-//! each process replaced after `isolate_jobs_per_process` jobs off the request's path (as the
-//! node replaces its processes), driven without the node: no HTTP route, actors, cgroups, jail
-//! or signing. Each node runs with `job_capacity` = the floor's process count. Prints a table;
-//! no criterion (the targets are percentiles and rates, not means). Needs root and
-//! `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes.
+//! with the node's own files, command line, warm-up, requests and kept-alive connection, one
+//! fresh isolate per request, the process idle longest taken first and each replaced after
+//! `isolate_jobs_per_process` jobs off the request's path (as the node does), driven without the
+//! node: no HTTP route, actors, cgroups, jail or signing. Each node runs with `job_capacity` =
+//! the floor's process count. Every target is up for the whole run and they take turns in
+//! [`ROUNDS`] rounds of short windows, so a slow minute of a shared machine falls on all of them
+//! rather than on one (one long window each gave ratios from 74 % to 95 % on the same tree).
+//! Prints a table; no criterion (the targets are percentiles and rates, not means). Needs root
+//! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes.
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 
@@ -20,6 +23,8 @@ mod floor;
 mod load;
 #[path = "node_added/phases.rs"]
 mod phases;
+#[path = "node_added/report.rs"]
+mod report;
 
 use std::sync::Arc;
 
@@ -28,16 +33,98 @@ use serverless_executor::code::form::CodeForm;
 
 use floor::Floor;
 use load::{Latencies, Target};
+use phases::Phases;
 
 /// Slots of each node and processes of the floor.
 const CAPACITY: usize = 4;
 /// The node's default `isolate_jobs_per_process`.
 const QUOTA: u32 = 100;
+/// Turns each target takes at every load.
+const ROUNDS: usize = 3;
 
 const ECHO: &str = "export default { async fetch(r) { return new Response(await r.text()); } };";
 
 /// The echo job as a WASI command (`benches/echo.wat`, shared with `benches/pipeline.rs`).
 const ECHO_WAT: &str = include_str!("echo.wat");
+
+/// One thing measured: a floor or a node in one mode, and what its windows gave.
+struct Subject {
+    name: String,
+    js: Target,
+    wasm: Target,
+    node: Option<common::TestNode>,
+    paced: Latencies,
+    paced_wasm: Latencies,
+    /// Jobs per second, one per round.
+    rates: Vec<f64>,
+    /// Empty when the target saturates below the half rate (it would only queue).
+    half: Latencies,
+    /// The node's phases: paced, saturated, at the half rate.
+    phases: [Phases; 3],
+}
+
+impl Subject {
+    fn floor(name: &str, floor: &Arc<Floor>, wasm: &[u8]) -> Self {
+        let target = |form, code: &[u8]| Target::Floor {
+            floor: Arc::clone(floor),
+            form,
+            code: code.into(),
+        };
+        Self::new(
+            name.into(),
+            target(CodeForm::JavaScript, ECHO.as_bytes()),
+            target(CodeForm::Wasi, wasm),
+            None,
+        )
+    }
+
+    fn new(name: String, js: Target, wasm: Target, node: Option<common::TestNode>) -> Self {
+        Self {
+            name,
+            js,
+            wasm,
+            node,
+            paced: Latencies::default(),
+            paced_wasm: Latencies::default(),
+            rates: Vec::new(),
+            half: Latencies::default(),
+            phases: Default::default(),
+        }
+    }
+
+    /// Mean jobs per second over the rounds.
+    fn rate(&self) -> f64 {
+        self.rates.iter().sum::<f64>() / self.rates.len().max(1) as f64
+    }
+
+    async fn scrape(&self) -> Phases {
+        match &self.node {
+            Some(node) => phases::scrape(node).await,
+            None => Phases::default(),
+        }
+    }
+
+    /// One round: a paced window of each form, a saturated one, and one at `half_rate` if this
+    /// target can sustain it.
+    async fn round(&mut self, half_rate: f64) {
+        let before = self.scrape().await;
+        self.paced.extend(load::paced(&self.js).await);
+        let after = self.scrape().await;
+        self.phases[0] = self.phases[0].plus(&after.since(&before));
+        self.paced_wasm.extend(load::paced(&self.wasm).await);
+        let before = self.scrape().await;
+        let rate = load::saturate(&self.js, CAPACITY).await;
+        let after = self.scrape().await;
+        self.phases[1] = self.phases[1].plus(&after.since(&before));
+        self.rates.push(rate);
+        if rate > half_rate * 1.1 {
+            let before = self.scrape().await;
+            self.half.extend(load::open_loop(&self.js, half_rate).await);
+            let after = self.scrape().await;
+            self.phases[2] = self.phases[2].plus(&after.since(&before));
+        }
+    }
+}
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
@@ -65,64 +152,12 @@ async fn run() {
     let wasm_tx = common::contracts::upload_code(&chain, common::STRANGER_KEY, &wasm).await;
 
     let floor = Floor::start(CAPACITY, QUOTA).await;
-    let floor_js = Target::Floor {
-        floor: Arc::clone(&floor),
-        form: CodeForm::JavaScript,
-        code: ECHO.as_bytes().into(),
-    };
-    let floor_wasm = Target::Floor {
-        floor: Arc::clone(&floor),
-        form: CodeForm::Wasi,
-        code: wasm.clone().into(),
-    };
-    let floor_paced = load::paced(&floor_js).await;
-    let floor_paced_wasm = load::paced(&floor_wasm).await;
-    let floor_rate = load::saturate(&floor_js, CAPACITY).await;
-    let half_rate = floor_rate / 2.0;
-    let floor_half = load::open_loop(&floor_js, half_rate).await;
-    floor.shut_down().await;
     // `prewarmed`'s own floor: a process serves one job after its warm-up, as there.
     let fresh = Floor::start(CAPACITY, 1).await;
-    let fresh_js = Target::Floor {
-        floor: Arc::clone(&fresh),
-        form: CodeForm::JavaScript,
-        code: ECHO.as_bytes().into(),
-    };
-    let fresh_wasm = Target::Floor {
-        floor: Arc::clone(&fresh),
-        form: CodeForm::Wasi,
-        code: wasm.clone().into(),
-    };
-    let fresh_paced = load::paced(&fresh_js).await;
-    let fresh_paced_wasm = load::paced(&fresh_wasm).await;
-    let fresh_rate = load::saturate(&fresh_js, CAPACITY).await;
-    fresh.shut_down().await;
-
-    let mut rows = vec![
-        row("floor, 1 job per process", "paced JS", &fresh_paced, None),
-        row(
-            "floor, 1 job per process",
-            "paced Wasm",
-            &fresh_paced_wasm,
-            None,
-        ),
-        row(
-            "floor, 1 job per process",
-            "saturated",
-            &Latencies::default(),
-            Some(fresh_rate),
-        ),
-        row("floor", "paced JS", &floor_paced, None),
-        row("floor", "paced Wasm", &floor_paced_wasm, None),
-        row(
-            "floor",
-            "saturated",
-            &Latencies::default(),
-            Some(floor_rate),
-        ),
-        row("floor", &format!("{half_rate:.0}/s"), &floor_half, None),
+    let mut subjects = vec![
+        Subject::floor("floor", &floor, &wasm),
+        Subject::floor("floor, 1 job per process", &fresh, &wasm),
     ];
-    let mut phase_tables = Vec::new();
     for mode in &modes {
         let options = common::NodeOptions {
             execution_mode: Some(Box::leak(mode.clone().into_boxed_str())),
@@ -138,67 +173,17 @@ async fn run() {
         // One unmeasured round so both forms have run once, as on a node that has been up.
         load::warm(&js).await;
         load::warm(&wasm).await;
-        let before = phases::scrape(&node).await;
-        let paced = load::paced(&js).await;
-        let low_phases = phases::scrape(&node).await.since(&before);
-        let paced_wasm = load::paced(&wasm).await;
-        let before = phases::scrape(&node).await;
-        let rate = load::saturate(&js, CAPACITY).await;
-        let saturated_phases = phases::scrape(&node).await.since(&before);
-        let before = phases::scrape(&node).await;
-        let half = load::open_loop(&js, half_rate).await;
-        let half_phases = phases::scrape(&node).await.since(&before);
-        rows.push(row(mode, "paced JS", &paced, None));
-        rows.push(row(mode, "paced Wasm", &paced_wasm, None));
-        rows.push(row(mode, "saturated", &Latencies::default(), Some(rate)));
-        rows.push(row(mode, &format!("{half_rate:.0}/s"), &half, None));
-        say(format!(
-            "{mode}: over the 1-job floor: paced JS p50 {:+.2} ms, Wasm p50 {:+.2} ms; saturation \
-             {:.0} % of its",
-            paced.p(0.5) - fresh_paced.p(0.5),
-            paced_wasm.p(0.5) - fresh_paced_wasm.p(0.5),
-            100.0 * rate / fresh_rate,
-        ));
-        say(format!(
-            "{mode}: node-added paced JS p50 {:+.2} ms p99 {:+.2} ms; Wasm over JS p50 {:+.2} ms \
-             (floor {:+.2} ms); {half_rate:.0}/s p50 {:+.2} ms p99 {:+.2} ms; saturation {:.0} % \
-             of the floor's",
-            paced.p(0.5) - floor_paced.p(0.5),
-            paced.p(0.99) - floor_paced.p(0.99),
-            paced_wasm.p(0.5) - paced.p(0.5),
-            floor_paced_wasm.p(0.5) - floor_paced.p(0.5),
-            half.p(0.5) - floor_half.p(0.5),
-            half.p(0.99) - floor_half.p(0.99),
-            100.0 * rate / floor_rate,
-        ));
-        phase_tables.push((format!("{mode}, paced"), low_phases));
-        phase_tables.push((format!("{mode}, saturated"), saturated_phases));
-        phase_tables.push((format!("{mode}, {half_rate:.0}/s"), half_phases));
-        drop(node);
+        subjects.push(Subject::new(mode.clone(), js, wasm, Some(node)));
     }
-    say("\n| target | load | jobs | throughput | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |".into());
-    for line in rows {
-        say(line);
+    let half_rate = load::saturate(&subjects[0].js, CAPACITY).await / 2.0;
+    for _ in 0..ROUNDS {
+        for subject in &mut subjects {
+            subject.round(half_rate).await;
+        }
     }
-    say(format!("\n{}", phases::table(&phase_tables)));
+    report::print(&subjects, half_rate);
+    floor.shut_down().await;
+    fresh.shut_down().await;
+    drop(subjects);
     drop(chain);
-}
-
-/// One line of the report on stdout.
-fn say(line: String) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-fn row(target: &str, load: &str, latencies: &Latencies, rate: Option<f64>) -> String {
-    match rate {
-        Some(rate) => format!("| {target} | {load} | | {rate:.1}/s | | |"),
-        None => format!(
-            "| {target} | {load} | {} ({} failed) | | {:.2} | {:.2} |",
-            latencies.count(),
-            latencies.1,
-            latencies.p(0.5),
-            latencies.p(0.99)
-        ),
-    }
 }

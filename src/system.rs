@@ -334,7 +334,7 @@ pub async fn start_sandbox(
         ports: ports.recipient(),
         metrics: Arc::clone(metrics),
     };
-    let runner = WorkerdRunner::new(settings, pool)?.start();
+    let runner = WorkerdRunner::new(settings, pool).start();
     info!(mode = ?execution.mode, warm_processes = idle_max, "Execution mode.");
     Ok((runner, cleanup))
 }

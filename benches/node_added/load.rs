@@ -1,4 +1,4 @@
-//! The three loads, the same for the floor and a node: paced jobs (low load), a closed loop at
+//! The three loads, the same for the floor and a node, each one window of a round: paced jobs (low load), a closed loop at
 //! the slot count (saturation), an open loop at a fixed rate (latency from each request's
 //! scheduled instant, so a stall cannot hide the requests it delayed).
 
@@ -13,9 +13,10 @@ use super::floor::Floor;
 
 /// Idle time before each paced job (so warm modes have their process ready).
 const PACING: Duration = Duration::from_millis(60);
-const PACED_JOBS: usize = 80;
-const SATURATION: Duration = Duration::from_secs(6);
-const OPEN_LOOP: Duration = Duration::from_secs(6);
+/// Per round (`benches/node_added.rs` runs several, alternating its targets).
+const PACED_JOBS: usize = 30;
+const SATURATION: Duration = Duration::from_secs(3);
+const OPEN_LOOP: Duration = Duration::from_secs(3);
 const INPUT: &[u8] = b"ping";
 
 #[derive(Clone)]
@@ -73,6 +74,12 @@ impl Target {
 pub struct Latencies(Vec<Duration>, pub usize);
 
 impl Latencies {
+    /// Adds another window's samples.
+    pub fn extend(&mut self, other: Latencies) {
+        self.0.extend(other.0);
+        self.1 += other.1;
+    }
+
     pub fn count(&self) -> usize {
         self.0.len()
     }

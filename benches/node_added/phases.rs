@@ -48,6 +48,31 @@ impl Phases {
         difference
     }
 
+    /// Whether any job was counted.
+    pub fn any(&self) -> bool {
+        self.0
+            .values()
+            .any(|buckets| buckets.last().is_some_and(|(_, n)| *n > 0.0))
+    }
+
+    /// Both counts together (windows of one node measured in several rounds).
+    pub fn plus(&self, other: &Phases) -> Phases {
+        let mut sum = self.clone();
+        for (phase, buckets) in &other.0 {
+            match sum.0.get_mut(phase) {
+                Some(mine) => {
+                    for ((_, count), (_, more)) in mine.iter_mut().zip(buckets) {
+                        *count += more;
+                    }
+                }
+                None => {
+                    sum.0.insert(phase.clone(), buckets.clone());
+                }
+            }
+        }
+        sum
+    }
+
     fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
         let total = buckets.last()?.1;
         if total == 0.0 {

@@ -3,8 +3,8 @@
 //!
 //! Receives: [`RunInProcess`]. Sends: through its `starter`, `ReserveCgroup` to `CgroupPool`
 //! and `ReservePort` to `PortPool` when it starts a process (cgroup leases return themselves
-//! when a process ends). Owns the one HTTP client used to talk to every workerd (no client per
-//! job), the runner settings, the idle processes and the jobs waiting for one. `cold` starts a
+//! when a process ends). Owns the runner settings, the idle processes and the jobs waiting for
+//! one (each process owns its HTTP client: `workerd::run::process_client`). `cold` starts a
 //! process per job (proven serving before the job is handed over); the warm modes keep
 //! `warm_processes` started and warmed up ahead of need. A job that finds no idle process waits
 //! for the next one to be ready (a start under way, or in `isolate` a process passing its
@@ -79,11 +79,10 @@ enum Acquire {
 #[derive(Debug)]
 pub struct WorkerdRunner {
     settings: RunnerSettings,
-    client: reqwest::Client,
     pool: PoolSettings,
-    /// Ready processes, the most recently used last. Jobs take from the back: that process's
-    /// memory is still in the CPU caches, which makes a job under load measurably faster than
-    /// one on the process idle longest.
+    /// Ready processes, the one idle longest first. Jobs take it: workerd finishes some of a
+    /// job's cleanup after the answer, and at low load the most recently used process measured
+    /// ~2 ms slower p50 for the next job (`benches/node_added.rs`).
     idle: VecDeque<JobProcess>,
     /// Jobs waiting for a process, oldest first.
     waiters: VecDeque<Waiter>,
@@ -100,26 +99,17 @@ pub struct WorkerdRunner {
 }
 
 impl WorkerdRunner {
-    /// Builds the shared client: no proxy (job traffic never leaves loopback), no redirects, no
-    /// idle pool (every job is a new isolate, often a new server).
-    pub fn new(settings: RunnerSettings, pool: PoolSettings) -> Result<Self, RunError> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|error| RunError::Descriptors(error.to_string()))?;
+    /// The runner for `pool`'s mode; nothing starts until the actor does.
+    pub fn new(settings: RunnerSettings, pool: PoolSettings) -> Self {
         let starter = Arc::new(ProcessStarter {
             settings: settings.clone(),
-            client: client.clone(),
             cgroups: pool.cgroups.clone(),
             ports: pool.ports.clone(),
             warm_up: pool.mode != ExecutionMode::Cold,
             started: AtomicU64::new(0),
         });
-        Ok(Self {
+        Self {
             settings,
-            client,
             pool,
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
@@ -128,7 +118,7 @@ impl WorkerdRunner {
             settling: 0,
             closing: false,
             starter,
-        })
+        }
     }
 
     /// Processes that count against the target: in `isolate` busy ones come back.
@@ -240,10 +230,9 @@ impl WorkerdRunner {
             return self.refill(ctx);
         }
         self.settling += 1;
-        let client = self.client.clone();
         let recycle_above = self.settings.memory_limit_bytes / 2;
         let check = async move {
-            let fit = process.still_fit(&client, recycle_above).await;
+            let fit = process.still_fit(recycle_above).await;
             (process, fit)
         };
         ctx.spawn(check.into_actor(self).map(|(process, fit), act, ctx| {
@@ -325,7 +314,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
     fn handle(&mut self, msg: RunInProcess, ctx: &mut Context<Self>) -> Self::Result {
         let asked = Instant::now();
         self.busy += 1;
-        let acquire = match self.idle.pop_back() {
+        let acquire = match self.idle.pop_front() {
             Some(process) => Acquire::Idle(Box::new(process)),
             None => {
                 let (waiter, ready) = oneshot::channel();
@@ -335,7 +324,6 @@ impl Handler<RunInProcess> for WorkerdRunner {
         };
         self.refill(ctx);
         let starter = Arc::clone(&self.starter);
-        let client = self.client.clone();
         let cap = self.settings.max_output_bytes;
         let isolate = self.pool.mode == ExecutionMode::Isolate;
         let quota = self.pool.jobs_per_process;
@@ -356,7 +344,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
             let serve_again = |process: &JobProcess| isolate && process.jobs_served() + 1 < quota;
             let name = msg.job.name.clone();
             let again = serve_again(&process);
-            let mut run: ProcessRun = process.run(&client, msg.job.clone(), cap, again).await;
+            let mut run: ProcessRun = process.run(msg.job.clone(), cap, again).await;
             if run.oom_killed {
                 metrics.pools().oom_killed();
             }
@@ -368,7 +356,7 @@ impl Handler<RunInProcess> for WorkerdRunner {
                 let _ = process.shut_down().await;
                 process = starter.start().await?;
                 let again = serve_again(&process);
-                run = process.run(&client, msg.job, cap, again).await;
+                run = process.run(msg.job, cap, again).await;
                 if run.oom_killed {
                     metrics.pools().oom_killed();
                 }

@@ -14,7 +14,9 @@ use tokio::time::Instant;
 
 use super::classify::{End, Evidence};
 use super::process::{loader_answer, loader_request, warm_up};
-use super::run::{pipe_cloexec, serve, wait_listening, write_process_files, Receiver, RunError};
+use super::run::{
+    pipe_cloexec, process_client, serve, wait_listening, write_process_files, Receiver, RunError,
+};
 use crate::code::form::CodeForm;
 
 /// Longest a bare process may take to serve and answer its warm-up.
@@ -24,6 +26,8 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct BareProcess {
     child: Child,
+    /// Its own client, kept-alive connection included, as the node's processes have.
+    client: reqwest::Client,
     url: String,
     dir: PathBuf,
     _control: Receiver,
@@ -32,11 +36,8 @@ pub struct BareProcess {
 impl BareProcess {
     /// Writes the node's process files into `dir`, starts `workerd` on a fresh loopback
     /// listener and returns once it reports listening and answered the node's warm-up.
-    pub async fn start(
-        workerd: &Path,
-        dir: PathBuf,
-        client: &reqwest::Client,
-    ) -> Result<Self, RunError> {
+    pub async fn start(workerd: &Path, dir: PathBuf) -> Result<Self, RunError> {
+        let client = process_client()?;
         let descriptors = |error: std::io::Error| RunError::Descriptors(error.to_string());
         write_process_files(&dir)?;
         let listener = TcpListener::bind("127.0.0.1:0").map_err(descriptors)?;
@@ -49,9 +50,10 @@ impl BareProcess {
         let url = format!("http://127.0.0.1:{port}/");
         let limit = Instant::now() + START_LIMIT;
         let serving =
-            wait_listening(&mut control, limit).await && warm_up(client, &url, limit).await;
+            wait_listening(&mut control, limit).await && warm_up(&client, &url, limit).await;
         let process = Self {
             child,
+            client,
             url,
             dir,
             _control: control,
@@ -69,13 +71,12 @@ impl BareProcess {
     /// if the loader did not report a normal end.
     pub async fn run(
         &self,
-        client: &reqwest::Client,
         form: CodeForm,
         code: &[u8],
         input: &[u8],
         cap: usize,
     ) -> Option<Vec<u8>> {
-        let request = loader_request(client, &self.url, form, code, input, cap);
+        let request = loader_request(&self.client, &self.url, form, code, input, cap);
         match loader_answer(request, cap).await {
             Ok(Evidence::Ended(End::Ok(output))) => Some(output),
             _ => None,

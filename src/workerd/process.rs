@@ -23,8 +23,8 @@ use super::config::{
     CODE_FORM_HEADER, CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER,
 };
 use super::run::{
-    pipe_cloexec, read_capped, spawn, wait_listening, write_process_files, Receiver, RunError,
-    RunnerSettings, STDERR_KEEP,
+    pipe_cloexec, process_client, read_capped, spawn, wait_listening, write_process_files,
+    Receiver, RunError, RunnerSettings, STDERR_KEEP,
 };
 use crate::code::form::{for_loader, CodeForm};
 use crate::messages::pool::CgroupLease;
@@ -58,6 +58,8 @@ pub struct JobProcess {
     name: String,
     child: Child,
     cgroup: CgroupLease,
+    /// This process's own client ([`process_client`]).
+    client: reqwest::Client,
     url: String,
     dir: PathBuf,
     control: Option<Receiver>,
@@ -94,6 +96,7 @@ impl JobProcess {
         cgroup: CgroupLease,
         listener: TcpListener,
     ) -> Result<Self, RunError> {
+        let client = process_client()?;
         let dir = settings.job_root.join(&name);
         write_process_files(&dir)?;
         let started = Self::spawn_in(settings, &dir, &cgroup, listener);
@@ -112,6 +115,7 @@ impl JobProcess {
             name,
             child,
             cgroup,
+            client,
             url: format!("http://127.0.0.1:{port}/"),
             dir,
             control: Some(control),
@@ -151,14 +155,14 @@ impl JobProcess {
 
     /// Warms the loader's paths up before a user's job arrives (the free function `warm_up`:
     /// a JavaScript and a WASI echo).
-    pub async fn warm_up(&mut self, client: &reqwest::Client, limit: Instant) -> bool {
-        warm_up(client, &self.url, limit).await
+    pub async fn warm_up(&mut self, limit: Instant) -> bool {
+        warm_up(&self.client, &self.url, limit).await
     }
 
     /// True when the loader answers a liveness check within [`PING_LIMIT`]: no job's leftover
     /// keeps the process's thread busy.
-    async fn answers_ping(&self, client: &reqwest::Client) -> bool {
-        let ping = client.post(&self.url).header(PING_HEADER, "1").send();
+    async fn answers_ping(&self) -> bool {
+        let ping = self.client.post(&self.url).header(PING_HEADER, "1").send();
         let answer = tokio::time::timeout(PING_LIMIT, async {
             let response = ping.await.ok()?;
             let ok = response.status() == reqwest::StatusCode::OK;
@@ -191,13 +195,7 @@ impl JobProcess {
     /// process; one that ended leaves a process that serves again only if it is a reuse
     /// candidate and [`Self::still_fit`]. `may_serve_again` is false for a process that will
     /// be ended anyway.
-    pub async fn run(
-        &mut self,
-        client: &reqwest::Client,
-        job: ProcessJob,
-        cap: usize,
-        may_serve_again: bool,
-    ) -> ProcessRun {
+    pub async fn run(&mut self, job: ProcessJob, cap: usize, may_serve_again: bool) -> ProcessRun {
         let reused = self.jobs_served > 0;
         self.jobs_served += 1;
         // A bundle that does not decode strictly never reaches the process: it did not load.
@@ -215,7 +213,14 @@ impl JobProcess {
                 };
             }
         };
-        let request = loader_request(client, &self.url, code.form, &code.bytes, &job.input, cap);
+        let request = loader_request(
+            &self.client,
+            &self.url,
+            code.form,
+            &code.bytes,
+            &job.input,
+            cap,
+        );
         let started = Instant::now();
         let budget_ends = started + job.budget;
         let stop = job
@@ -255,12 +260,12 @@ impl JobProcess {
     /// (nothing of the job keeps its thread busy) and holds well below its limit (memory held by
     /// earlier isolates is freed lazily, so it is recycled before that could push a later job
     /// over). Runs after the job's answer, so it never delays a job.
-    pub async fn still_fit(&self, client: &reqwest::Client, recycle_above_bytes: u64) -> bool {
+    pub async fn still_fit(&self, recycle_above_bytes: u64) -> bool {
         let roomy = self
             .cgroup
             .memory_bytes()
             .is_ok_and(|bytes| bytes < recycle_above_bytes);
-        roomy && self.answers_ping(client).await
+        roomy && self.answers_ping().await
     }
 
     /// The connection broke: how did the process end? Waits briefly for its own exit; one

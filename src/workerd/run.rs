@@ -87,6 +87,22 @@ pub(super) fn write_process_files(dir: &Path) -> Result<(), RunError> {
     write_files(dir, &files)
 }
 
+/// The HTTP client of one workerd process, dropped with it. Its connection is kept alive between
+/// the process's requests (warm-up, jobs, liveness checks), which saves a connect and an accept
+/// per request on both sides. Being the process's own, a kept connection can only ever reach the
+/// process it was opened to: a shared pool keyed by port could retry a request on a connection
+/// to a later process that reused the port, one that may already be running another job. No
+/// proxy (job traffic never leaves loopback), no redirects, no TLS roots (plain HTTP only).
+pub(super) fn process_client() -> Result<reqwest::Client, RunError> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_built_in_root_certs(false)
+        .pool_max_idle_per_host(1)
+        .build()
+        .map_err(|error| RunError::Descriptors(error.to_string()))
+}
+
 /// A pipe whose both ends close on exec: only the end handed over on purpose (dup'ed onto a
 /// fixed number, which clears the flag) reaches a child, never a sibling job's process.
 pub(super) fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), RunError> {

@@ -23,7 +23,6 @@ pub(super) const START_LIMIT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(super) struct ProcessStarter {
     pub(super) settings: RunnerSettings,
-    pub(super) client: reqwest::Client,
     pub(super) cgroups: Recipient<ReserveCgroup>,
     pub(super) ports: Recipient<ReservePort>,
     /// Warm modes warm a process up before it waits idle.
@@ -67,11 +66,7 @@ impl ProcessStarter {
     /// Sends the warm-up requests (only in the warm modes); a process that does not answer them
     /// is ended.
     pub(super) async fn warm_up(&self, mut process: JobProcess) -> Result<JobProcess, RunError> {
-        if !self.warm_up
-            || process
-                .warm_up(&self.client, Instant::now() + START_LIMIT)
-                .await
-        {
+        if !self.warm_up || process.warm_up(Instant::now() + START_LIMIT).await {
             return Ok(process);
         }
         Err(Self::failed(process).await)
