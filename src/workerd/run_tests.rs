@@ -51,7 +51,11 @@ async fn a_process_client_reuses_its_one_connection_and_shares_it_with_no_other(
     for _ in 0..3 {
         get(&first, &url).await;
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection for one process");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one connection for one process"
+    );
     // Another process's client (a later process on a reused port) never gets that connection.
     let second = super::process_client().expect("client");
     get(&second, &url).await;
