@@ -81,8 +81,8 @@ pub struct WorkerdRunner {
     settings: RunnerSettings,
     pool: PoolSettings,
     /// Ready processes, the one idle longest first. Jobs take it: workerd finishes some of a
-    /// job's cleanup after the answer, and at low load the most recently used process measured
-    /// ~2 ms slower p50 for the next job (`benches/node_added.rs`).
+    /// job's cleanup after the answer, and taking the most recently used one instead was not
+    /// faster at low load (README, "Where the node's own time went").
     idle: VecDeque<JobProcess>,
     /// Jobs waiting for a process, oldest first.
     waiters: VecDeque<Waiter>,
