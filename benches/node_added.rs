@@ -104,32 +104,33 @@ impl Subject {
         }
     }
 
+    /// Runs one window and gives back its result with the node's phases counted during it.
+    async fn counted<T>(&self, window: impl std::future::Future<Output = T>) -> (T, Phases) {
+        let before = self.scrape().await;
+        let result = window.await;
+        (result, self.scrape().await.since(&before))
+    }
+
     /// One round: a paced window of each form, a saturated one, and one at `half_rate` if this
     /// target can sustain it.
     async fn round(&mut self, half_rate: f64) {
-        let before = self.scrape().await;
-        self.paced.extend(load::paced(&self.js).await);
-        let after = self.scrape().await;
-        self.phases[0] = self.phases[0].plus(&after.since(&before));
+        let (paced, phases) = self.counted(load::paced(&self.js)).await;
+        self.paced.extend(paced);
+        self.phases[0] = self.phases[0].plus(&phases);
         self.paced_wasm.extend(load::paced(&self.wasm).await);
-        let before = self.scrape().await;
-        let rate = load::saturate(&self.js, CAPACITY).await;
-        let after = self.scrape().await;
-        self.phases[1] = self.phases[1].plus(&after.since(&before));
+        let (rate, phases) = self.counted(load::saturate(&self.js, CAPACITY)).await;
+        self.phases[1] = self.phases[1].plus(&phases);
         self.rates.push(rate);
         if rate > half_rate * 1.1 {
-            let before = self.scrape().await;
-            self.half.extend(load::open_loop(&self.js, half_rate).await);
-            let after = self.scrape().await;
-            self.phases[2] = self.phases[2].plus(&after.since(&before));
+            let (half, phases) = self.counted(load::open_loop(&self.js, half_rate)).await;
+            self.half.extend(half);
+            self.phases[2] = self.phases[2].plus(&phases);
         }
     }
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
-    // and a whole measurement there (minutes, debug build) would only slow the test suite.
-    if !std::env::args().any(|arg| arg == "--bench") {
+    if !common::under_cargo_bench() {
         return;
     }
     common::log_as_operators_do();

@@ -126,9 +126,10 @@ async fn paced_echo(client: &reqwest::Client, url: &str, tx: &str) -> Duration {
 /// Paced jobs per form in [`wasm_over_js`] under `cargo bench`; `cargo test --all-targets`
 /// (no `--bench`, criterion's test mode) runs one pair, enough to prove the code works.
 fn pairs() -> usize {
-    match std::env::args().any(|arg| arg == "--bench") {
-        true => 60,
-        false => 1,
+    if common::under_cargo_bench() {
+        60
+    } else {
+        1
     }
 }
 

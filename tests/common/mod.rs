@@ -107,6 +107,13 @@ pub(crate) fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Whether a bench binary runs under `cargo bench` (which passes `--bench`) rather than
+/// `cargo test --all-targets`, where a whole measurement (minutes, debug build) would only slow
+/// the test suite.
+pub fn under_cargo_bench() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
