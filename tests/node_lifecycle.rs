@@ -62,6 +62,15 @@ async fn a_second_node_on_the_same_cgroup_parent_refuses_to_start_and_spares_the
     assert_eq!((status, body.as_str()), (200, "alive"));
 }
 
+/// The names in a node's job directory.
+fn job_dirs(node: &TestNode) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(node.dir.path().join("jobs"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().to_string())
+        .collect()
+}
+
 /// Starts the node binary on `config` and returns the one ERROR line it must stop with.
 fn refused_start(config: &serde_json::Value) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -84,9 +93,7 @@ fn refused_start(config: &serde_json::Value) -> String {
 async fn a_second_node_sharing_only_a_job_or_state_directory_refuses_to_start() {
     let chain = TestChain::start().await;
     let first = TestNode::start(&chain, NodeOptions::default()).await;
-    let jobs_before = std::fs::read_dir(first.dir.path().join("jobs"))
-        .unwrap()
-        .count();
+    let jobs_before = job_dirs(&first);
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(first.dir.path().join("config.json")).unwrap(),
     )
@@ -106,11 +113,11 @@ async fn a_second_node_sharing_only_a_job_or_state_directory_refuses_to_start() 
     shares_state["state_dir"] = config["state_dir"].clone();
     let error = refused_start(&shares_state);
     assert!(error.contains("`state_dir`"), "{error}");
-    // The first node's job directories are untouched and it still serves.
-    let jobs_after = std::fs::read_dir(first.dir.path().join("jobs"))
-        .unwrap()
-        .count();
-    assert_eq!(jobs_after, jobs_before);
+    // The first node's job directories are untouched (its warm pool may still be adding one,
+    // so every directory seen before must still be there) and it still serves.
+    let jobs_after = job_dirs(&first);
+    let removed: Vec<_> = jobs_before.difference(&jobs_after).collect();
+    assert!(removed.is_empty(), "job directories removed: {removed:?}");
     let (status, _) = first.get("/health").await;
     assert_eq!(status, 200);
     remove_cgroup_parent(&format!("{}-second", first.cgroup_parent));
@@ -127,17 +134,13 @@ async fn a_clean_shutdown_leaves_no_process_cgroup_or_job_directory() {
     let pid = node.pid();
     let parent = node.cgroup_parent.clone();
     let jobs_dir = node.dir.path().join("jobs");
+    // A job cgroup exists a moment before its workerd does: wait for both.
     wait_until(Duration::from_secs(20), "warm processes to start", || {
-        let count = job_cgroups(&parent);
-        async move { count > 0 }
+        let up = job_cgroups(&parent) > 0 && !workerd_below(pid).is_empty();
+        async move { up }
     })
     .await;
-    let children: Vec<u32> = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap()
-        .split_whitespace()
-        .map(|child| child.parse().unwrap())
-        .collect();
-    assert!(!children.is_empty());
+    let children = workerd_below(pid);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -179,13 +182,21 @@ fn pipes_of(pid: u32) -> Vec<(u32, String)> {
         .collect()
 }
 
-/// Every workerd process below `pid` (children and their children).
+/// Every workerd process below `pid` (children and their children). A child is listed under
+/// the thread that forked it, so every thread's list is read.
 fn workerd_below(pid: u32) -> Vec<u32> {
     let children = |pid: u32| -> Vec<u32> {
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|child| child.parse().ok())
+        let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        threads
+            .flatten()
+            .flat_map(|thread| {
+                let list = std::fs::read_to_string(thread.path().join("children"));
+                let list = list.unwrap_or_default();
+                let pids: Vec<u32> = list.split_whitespace().flat_map(str::parse).collect();
+                pids
+            })
             .collect()
     };
     let mut found = Vec::new();
