@@ -11,7 +11,8 @@
 //! [`ROUNDS`] rounds of short windows, so a slow minute of a shared machine falls on all of them
 //! rather than on one (one long window each gave ratios from 74 % to 95 % on the same tree).
 //! Prints a table; no criterion (the targets are percentiles and rates, not means). Needs root
-//! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes.
+//! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes; `isolate:4`
+//! runs a mode with 4 warm processes instead of the node's default.
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 
@@ -160,12 +161,19 @@ async fn run() {
         Subject::floor("floor, 1 job per process", &fresh, &wasm),
     ];
     for mode in &modes {
+        // `isolate:4` is `isolate` with 4 warm processes instead of the node's default, for
+        // comparing pool shapes in one run.
+        let (name, warm) = match mode.split_once(':') {
+            Some((name, warm)) => (name, Some(warm.parse::<usize>().unwrap())),
+            None => (mode.as_str(), None),
+        };
         let options = common::NodeOptions {
-            execution_mode: Some(Box::leak(mode.clone().into_boxed_str())),
+            execution_mode: Some(Box::leak(name.to_owned().into_boxed_str())),
             job_capacity: Some(CAPACITY as u64),
             // An open loop past the node's rate queues rather than being refused at once.
             job_queue_capacity: Some(4096),
-            extra_config: Some(json!({ "warm_processes": CAPACITY })),
+            // `null` undoes the test nodes' small pool: the node's own default.
+            extra_config: Some(json!({ "warm_processes": warm })),
             ..common::NodeOptions::default()
         };
         let node = common::TestNode::start(&chain, options).await;

@@ -36,6 +36,7 @@ use crate::metrics::pools::{retire_reason, ProcessCounts};
 use crate::metrics::{Metrics, Retired};
 use crate::workerd::classify::classify;
 use crate::workerd::process::{JobProcess, ProcessRun};
+use crate::workerd::quota::JobQuotas;
 use crate::workerd::run::{RunError, RunnerSettings};
 use starter::{ProcessStarter, START_LIMIT};
 
@@ -106,6 +107,10 @@ impl WorkerdRunner {
             cgroups: pool.cgroups.clone(),
             ports: pool.ports.clone(),
             warm_up: pool.mode != ExecutionMode::Cold,
+            quotas: JobQuotas {
+                per_process: pool.jobs_per_process,
+                first_generation: pool.idle_target,
+            },
             started: AtomicU64::new(0),
         });
         Self {
@@ -254,7 +259,7 @@ impl WorkerdRunner {
         let reason = if self.closing {
             Retired::Shutdown
         } else {
-            retire_reason(process.jobs_served(), self.pool.jobs_per_process, reusable)
+            retire_reason(process.jobs_served(), process.job_quota(), reusable)
         };
         self.pool.metrics.pools().retired(reason);
         self.publish();
@@ -326,7 +331,6 @@ impl Handler<RunInProcess> for WorkerdRunner {
         let starter = Arc::clone(&self.starter);
         let cap = self.settings.max_output_bytes;
         let isolate = self.pool.mode == ExecutionMode::Isolate;
-        let quota = self.pool.jobs_per_process;
         let metrics = Arc::clone(&self.pool.metrics);
         let run = async move {
             let (warm, mut process) = match acquire {
@@ -341,7 +345,8 @@ impl Handler<RunInProcess> for WorkerdRunner {
                 warm,
                 took: asked.elapsed(),
             };
-            let serve_again = |process: &JobProcess| isolate && process.jobs_served() + 1 < quota;
+            let serve_again =
+                |process: &JobProcess| isolate && process.jobs_served() + 1 < process.job_quota();
             let name = msg.job.name.clone();
             let again = serve_again(&process);
             let mut run: ProcessRun = process.run(msg.job.clone(), cap, again).await;

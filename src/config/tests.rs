@@ -228,3 +228,28 @@ fn balancer_keys_default_to_no_agent_and_a_short_grace_and_are_checked() {
     });
     assert!(error_text("json", &text).contains("lb_agent_port"));
 }
+
+#[test]
+fn warm_processes_default_to_one_per_slot_in_isolate_and_at_most_eight_otherwise() {
+    let warm = |mode: &str, capacity: u64, set: Option<u64>| {
+        let text = marlin_json_with(|config| {
+            config.insert("execution_mode".into(), mode.into());
+            config.insert("job_capacity".into(), capacity.into());
+            if let Some(set) = set {
+                config.insert("warm_processes".into(), set.into());
+            }
+        });
+        Config::from_text("json", &text)
+            .unwrap()
+            .execution
+            .warm_processes
+    };
+    assert_eq!(warm("isolate", 20, None), 20);
+    assert_eq!(warm("prewarmed", 20, None), 8);
+    assert_eq!(warm("prewarmed", 4, None), 4);
+    assert_eq!(
+        warm("isolate", 20, Some(3)),
+        3,
+        "an operator's count is kept"
+    );
+}

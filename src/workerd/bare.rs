@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::classify::{End, Evidence};
-use super::process::{loader_answer, loader_request, warm_up};
+use super::exchange::{loader_answer, loader_request, warm_up};
 use super::run::{
     pipe_cloexec, process_client, serve, wait_listening, write_process_files, Receiver, RunError,
 };

@@ -19,14 +19,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::classify::{End, Evidence};
-use super::config::{
-    CODE_FORM_HEADER, CODE_LENGTH_HEADER, END_HEADER, OUTPUT_CAP_HEADER, PING_HEADER,
-};
+use super::config::PING_HEADER;
+use super::exchange::{loader_answer, loader_request, warm_up, Lost};
 use super::run::{
     pipe_cloexec, process_client, read_capped, spawn, wait_listening, write_process_files,
     Receiver, RunError, RunnerSettings, STDERR_KEEP,
 };
-use crate::code::form::{for_loader, CodeForm};
+use crate::code::form::for_loader;
 use crate::messages::pool::CgroupLease;
 use crate::sandbox::command::JobJail;
 
@@ -65,6 +64,8 @@ pub struct JobProcess {
     control: Option<Receiver>,
     stderr: Option<JoinHandle<String>>,
     jobs_served: u32,
+    /// Jobs it may serve in all (`isolate`'s quota; the pool decides it, see `set_job_quota`).
+    job_quota: u32,
 }
 
 /// How a run ended, beyond its evidence.
@@ -121,6 +122,7 @@ impl JobProcess {
             control: Some(control),
             stderr,
             jobs_served: 0,
+            job_quota: 1,
         })
     }
 
@@ -184,6 +186,16 @@ impl JobProcess {
     /// Jobs this process has run.
     pub fn jobs_served(&self) -> u32 {
         self.jobs_served
+    }
+
+    /// Jobs it may serve in all (1 unless the pool sets more).
+    pub fn job_quota(&self) -> u32 {
+        self.job_quota
+    }
+
+    /// Lets the process serve `quota` jobs in all (at least 1).
+    pub fn set_job_quota(&mut self, quota: u32) {
+        self.job_quota = quota.max(1);
     }
 
     /// The process's name (its directory and log key).
@@ -293,100 +305,5 @@ impl JobProcess {
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
         // Dropping `self` returns the cgroup lease to the pool.
         stderr
-    }
-}
-
-/// The warm-up's WASI command (`js/warm-up.wat`, assembled).
-pub(super) const WARM_UP_WASM: &[u8] = include_bytes!("js/warm-up.wasm");
-
-/// Sends one request with each of our own trivial modules, a JavaScript echo and a WASI echo,
-/// and waits for their answers, so the loader's paths for both forms (our WASI shim and
-/// workerd's Wasm compiler among them) have run once before a user's job arrives: the first
-/// load of a form in a process costs several times a later one, and in `prewarmed` every job
-/// is a process's first. False if the process did not answer correctly.
-pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant) -> bool {
-    const JS_ECHO: &[u8] =
-        b"export default { async fetch(r) { return new Response(await r.text()); } };";
-    for (form, module) in [
-        (CodeForm::JavaScript, JS_ECHO),
-        (CodeForm::Wasi, WARM_UP_WASM),
-    ] {
-        let request = loader_request(client, url, form, module, b"ready", 64);
-        let answer = tokio::time::timeout_at(limit, loader_answer(request, 64)).await;
-        if !matches!(answer, Ok(Ok(Evidence::Ended(End::Ok(ref body)))) if body == b"ready") {
-            return false;
-        }
-    }
-    true
-}
-
-/// The loader's request: `code` then `input` in one body, the code's length, the output cap and
-/// (for anything but JavaScript) the code's form in headers.
-pub(super) fn loader_request(
-    client: &reqwest::Client,
-    url: &str,
-    form: CodeForm,
-    code: &[u8],
-    input: &[u8],
-    cap: usize,
-) -> reqwest::RequestBuilder {
-    let mut body = Vec::with_capacity(code.len() + input.len());
-    body.extend_from_slice(code);
-    body.extend_from_slice(input);
-    let request = client
-        .post(url)
-        .header(CODE_LENGTH_HEADER, code.len())
-        .header(OUTPUT_CAP_HEADER, cap);
-    match form.header() {
-        Some(form) => request.header(CODE_FORM_HEADER, form),
-        None => request,
-    }
-    .body(body)
-}
-
-/// The connection to the process failed before a whole answer arrived.
-#[derive(Debug)]
-pub(super) struct Lost;
-
-/// Sends a job to the loader and reads its answer. The loader caps the output itself; reading
-/// stops just past the cap anyway, so a loader that misbehaves cannot make us buffer more.
-pub(super) async fn loader_answer(
-    request: reqwest::RequestBuilder,
-    cap: usize,
-) -> Result<Evidence, Lost> {
-    let mut response = request.send().await.map_err(|_| Lost)?;
-    let end = response
-        .headers()
-        .get(END_HEADER)
-        .map(|value| value.as_bytes().to_vec());
-    if response.status() != reqwest::StatusCode::OK {
-        return Ok(Evidence::LoaderFault("the loader refused the job"));
-    }
-    let end = match end.as_deref() {
-        Some(b"ok") => None,
-        Some(b"too-large") => Some(End::TooLarge),
-        Some(b"exception") => Some(End::Exception),
-        Some(b"load-failed") => Some(End::LoadFailed),
-        _ => return Ok(Evidence::LoaderFault("the loader's answer has no end")),
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|_| Lost)? {
-        if body.len() + chunk.len() > cap {
-            return Ok(Evidence::LoaderFault("the loader sent more than the cap"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Evidence::Ended(end.unwrap_or(End::Ok(body))))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_warm_up_wasm_is_its_wat_source_assembled() {
-        let assembled = wat::parse_str(include_str!("js/warm-up.wat")).expect("it assembles");
-        assert!(
-            super::WARM_UP_WASM == assembled.as_slice(),
-            "js/warm-up.wasm is stale: reassemble js/warm-up.wat ({assembled:02x?})"
-        );
     }
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::messages::pool::{ReserveCgroup, ReservePort};
 use crate::workerd::process::JobProcess;
+use crate::workerd::quota::JobQuotas;
 use crate::workerd::run::{RunError, RunnerSettings};
 
 /// Longest a new process may take to serve, and then to answer its warm-up. This is the node's
@@ -27,6 +28,7 @@ pub(super) struct ProcessStarter {
     pub(super) ports: Recipient<ReservePort>,
     /// Warm modes warm a process up before it waits idle.
     pub(super) warm_up: bool,
+    pub(super) quotas: JobQuotas,
     pub(super) started: AtomicU64,
 }
 
@@ -57,6 +59,7 @@ impl ProcessStarter {
             return Err(RunError::NoResource("listener"));
         };
         let mut process = JobProcess::start(&self.settings, name, cgroup, port.listener)?;
+        process.set_job_quota(self.quotas.of(number));
         if process.wait_serving(Instant::now() + START_LIMIT).await {
             return Ok(process);
         }
