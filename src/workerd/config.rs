@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn the_loader_uses_a_fresh_isolate_without_outbound_for_every_job() {
         let loader = MODULE_FILES[0].1;
-        assert!(loader.contains("env.LOADER.get(crypto.randomUUID()"));
+        assert!(loader.contains("env.LOADER.load({"));
         assert!(loader.contains("globalOutbound: null"));
     }
 
