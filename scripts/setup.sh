@@ -86,7 +86,7 @@ tools_ok() {
     [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(manifest_hash)" ]] || return 1
     local t
     for t in "${TOOL_NAMES[@]}"; do
-        [[ -n "$(find "$TOOLS/node_modules/${TOOL_PKG[$t]}" -type f -name "$t" -perm -u+x 2>/dev/null | head -n 1)" ]] \
+        [[ -n "$(find "$TOOLS/node_modules/${TOOL_PKG[$t]}" -type f -name "$t" -perm -u+x -print -quit 2>/dev/null)" ]] \
             || return 1
     done
     [[ -f "$TOOLS/node_modules/solc/package.json" ]] || return 1
@@ -125,15 +125,15 @@ for t in "${TOOL_NAMES[@]}"; do
     link="$TOOLS/bin/$t"
     # keep a working link; otherwise find the executable named $t inside the package (not a .js shim)
     if [[ ! -L "$link" || ! -x "$link" || "$(readlink "$link")" != ../node_modules/* ]]; then
-        real=$(find "$pkgdir" -type f -name "$t" -perm -u+x 2>/dev/null | head -n 1)
+        real=$(find "$pkgdir" -type f -name "$t" -perm -u+x -print -quit 2>/dev/null)
         [[ -n "$real" ]] || die "no executable '$t' found under $pkgdir"
         ln -sfn "../node_modules/${real#"$TOOLS/node_modules/"}" "$link"
     fi
     if ! out=$("$link" --version 2>&1); then
-        echo "$out" | head -n 5 | sed 's/^/setup:   /' >&2
+        echo "$out" | awk 'NR <= 5 { print "setup:   " $0 }' >&2
         die "$link --version failed"
     fi
-    TOOL_VERSION[$t]=$(echo "$out" | head -n 1)
+    TOOL_VERSION[$t]=$(echo "$out" | awk 'NR == 1')
     say "$t: $(echo "${TOOL_VERSION[$t]}" | tr -s ' ') ($link)"
 done
 SOLC_VERSION=$(installed_version solc)
@@ -197,7 +197,7 @@ printf 'int main(void) { return 0; }\n' >"$WASM_CHECK/check.c"
 clang --target=wasm32-wasi --sysroot=/usr -o "$WASM_CHECK/check.wasm" "$WASM_CHECK/check.c" \
     || die "clang cannot build a wasm32-wasi command (see above)"
 rm -rf "$WASM_CHECK"
-CLANG_VERSION=$(clang --version | head -n 1)
+CLANG_VERSION=$(clang --version | awk 'NR == 1')
 say "wasm32-wasi: $CLANG_VERSION with wasi-libc"
 
 # ---------------------------------------------------------------- 7. Prometheus
@@ -205,12 +205,12 @@ say "wasm32-wasi: $CLANG_VERSION with wasi-libc"
 # with a real Prometheus. Debian's package; its service is never started by us (the tests start
 # their own instance on a free loopback port).
 ensure_apt --no-install-recommends prometheus || die "apt-get install prometheus failed"
-PROMETHEUS_VERSION=$(prometheus --version 2>&1 | head -n 1)
+PROMETHEUS_VERSION=$(prometheus --version 2>&1 | awk 'NR == 1')
 say "prometheus: $PROMETHEUS_VERSION"
 
 # ---------------------------------------------------------------- 8. HAProxy
 ensure_apt --no-install-recommends haproxy || die "apt-get install haproxy failed"
-HAPROXY_VERSION=$(haproxy -v | head -n 1 | awk '{print $3}')
+HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 { print $3 }')
 say "haproxy $HAPROXY_VERSION"
 
 # ---------------------------------------------------------------- summary
