@@ -42,16 +42,27 @@ async fn one_at_a_time(node: &TestNode, tx: &str, count: usize) {
     }
 }
 
-#[tokio::test]
-async fn the_first_processes_are_retired_at_staggered_job_counts() {
+/// Four jobs one at a time on two idle processes, then waits for `retired` retirements by quota
+/// in all.
+async fn four_jobs_then_retired(node: &TestNode, tx: &str, retired: u64) {
+    both_idle(node).await;
+    one_at_a_time(node, tx, 4).await;
+    let what = format!("{retired} retirements by job quota");
+    wait_until(Duration::from_secs(10), &what, || async {
+        metric(node, RETIRED_BY_QUOTA).await == retired
+    })
+    .await;
+}
+
+/// A chain, an `isolate` node with `slots` slots (one warm process each), `memory_mib` per
+/// process and `quota` jobs per process, and the upload of a job that answers `ok`.
+async fn isolate_node(slots: u64, memory_mib: u64, quota: u32) -> (TestChain, TestNode, String) {
     let chain = TestChain::start().await;
     let options = NodeOptions {
         execution_mode: Some("isolate"),
-        job_capacity: Some(2),
-        // Far from the memory at which a process is recycled early (half of it), which would
-        // retire it for another reason.
-        job_memory_limit_mib: Some(512),
-        extra_config: Some(json!({"warm_processes": 2, "isolate_jobs_per_process": 4})),
+        job_capacity: Some(slots),
+        job_memory_limit_mib: Some(memory_mib),
+        extra_config: Some(json!({"warm_processes": slots, "isolate_jobs_per_process": quota})),
         ..NodeOptions::default()
     };
     let node = TestNode::start(&chain, options).await;
@@ -61,49 +72,29 @@ async fn the_first_processes_are_retired_at_staggered_job_counts() {
         b"export default { async fetch() { return new Response('ok'); } };",
     )
     .await;
+    (chain, node, tx)
+}
+
+#[tokio::test]
+async fn the_first_processes_are_retired_at_staggered_job_counts() {
+    // 512 MiB: far from the memory at which a process is recycled early (half of it), which
+    // would retire it for another reason.
+    let (_chain, node, tx) = isolate_node(2, 512, 4).await;
     // One job at a time on two idle processes: they take turns (the one idle longest first),
     // so with one quota of 4 neither would be retired within four jobs. Staggered, the first
     // process may serve 2 and the second 4.
-    both_idle(&node).await;
-    one_at_a_time(&node, &tx, 4).await;
-    wait_until(
-        Duration::from_secs(10),
-        "the first process's retirement",
-        || async { metric(&node, RETIRED_BY_QUOTA).await == 1 },
-    )
-    .await;
+    four_jobs_then_retired(&node, &tx, 1).await;
     // Four more: the second process reaches its 4; the first's replacement has the whole quota
     // and serves 2 of them, so it stays.
-    both_idle(&node).await;
-    one_at_a_time(&node, &tx, 4).await;
-    wait_until(
-        Duration::from_secs(10),
-        "the second process's retirement",
-        || async { metric(&node, RETIRED_BY_QUOTA).await == 2 },
-    )
-    .await;
+    four_jobs_then_retired(&node, &tx, 2).await;
     assert_eq!(metric(&node, RETIRED_BY_QUOTA).await, 2, "{}", node.logs());
 }
 
 #[tokio::test]
 async fn a_process_does_not_grow_with_the_jobs_it_served() {
-    let chain = TestChain::start().await;
-    let options = NodeOptions {
-        execution_mode: Some("isolate"),
-        job_capacity: Some(1),
-        // A process is recycled above half of it (64 MiB); an idle one holds ≈ 45 MiB. When each
-        // job's isolate stayed cached (≈ 1.5 MB a job), the process passed that within 15 jobs.
-        job_memory_limit_mib: Some(128),
-        extra_config: Some(json!({"warm_processes": 1, "isolate_jobs_per_process": 1000})),
-        ..NodeOptions::default()
-    };
-    let node = TestNode::start(&chain, options).await;
-    let tx = upload_code(
-        &chain,
-        STRANGER_KEY,
-        b"export default { async fetch() { return new Response('ok'); } };",
-    )
-    .await;
+    // A process is recycled above half of 128 MiB. When each job's isolate stayed cached
+    // (≈ 1.5 MB a job), a process passed that within these 100 jobs.
+    let (_chain, node, tx) = isolate_node(1, 128, 1000).await;
     one_at_a_time(&node, &tx, 100).await;
     let recycled = r#"executor_workerd_processes_retired_total{reason="not_reusable"}"#;
     assert_eq!(metric(&node, recycled).await, 0, "{}", node.logs());
