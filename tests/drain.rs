@@ -54,6 +54,24 @@ async fn direct(node: &TestNode, code_tx: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Waits until the direct run has taken a slot (the agent's weight drops below 100 %), sends
+/// SIGTERM and waits until the agent says `drain`.
+async fn terminate_once_running(node: &mut TestNode, agent_port: u16) {
+    wait_until(
+        Duration::from_secs(20),
+        "the direct run to start",
+        || async { !agent_line(agent_port).await.contains("100%") },
+    )
+    .await;
+    node.terminate();
+    wait_until(
+        Duration::from_secs(10),
+        "the agent to say drain",
+        || async { agent_line(agent_port).await == "drain\n" },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn sigterm_drains_direct_runs_and_chain_outputs_then_exits_zero() {
     let chain = TestChain::start().await;
@@ -73,19 +91,7 @@ async fn sigterm_drains_direct_runs_and_chain_outputs_then_exits_zero() {
             (response.status().as_u16(), response.text().await.unwrap())
         })
     };
-    wait_until(
-        Duration::from_secs(20),
-        "the direct run to start",
-        || async { !agent_line(agent_port).await.contains("100%") },
-    )
-    .await;
-    node.terminate();
-    wait_until(
-        Duration::from_secs(10),
-        "the agent to say drain",
-        || async { agent_line(agent_port).await == "drain\n" },
-    )
-    .await;
+    terminate_once_running(&mut node, agent_port).await;
     let (status, body) = node.get("/ready").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("draining"), "{body}");
@@ -119,19 +125,7 @@ async fn a_second_sigterm_forces_a_non_zero_exit() {
         let body = json!({"tx_hash": slow_tx, "input": "direct"});
         tokio::spawn(async move { http.post(url).json(&body).send().await.is_ok() })
     };
-    wait_until(
-        Duration::from_secs(20),
-        "the direct run to start",
-        || async { !agent_line(agent_port).await.contains("100%") },
-    )
-    .await;
-    node.terminate();
-    wait_until(
-        Duration::from_secs(10),
-        "the agent to say drain",
-        || async { agent_line(agent_port).await == "drain\n" },
-    )
-    .await;
+    terminate_once_running(&mut node, agent_port).await;
     node.terminate();
     let status = node.wait_exit(Duration::from_secs(30)).await;
     assert!(!status.success(), "{}", node.logs());
