@@ -29,6 +29,21 @@ use serverless_executor::chain::eip712::{submit_output_digest, SubmitOutputMessa
 const INPUT: &str = r#"{"numbers":[3,1,4]}"#;
 const OUTPUT: &str = r#"{"count":3,"sum":8,"max":4}"#;
 
+/// `code upload FILE --rpc RPC --code-contract CONTRACT --key-file KEY`.
+fn upload_args<'a>(file: &'a str, rpc: &'a str, contract: &'a str, key: &'a str) -> [&'a str; 9] {
+    [
+        "code",
+        "upload",
+        file,
+        "--rpc",
+        rpc,
+        "--code-contract",
+        contract,
+        "--key-file",
+        key,
+    ]
+}
+
 #[actix::test]
 async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     let chain = TestChain::start().await;
@@ -61,32 +76,22 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     assert_eq!(stdout(&local), OUTPUT);
 
     // 2. Upload; 3. create; 4. watch.
-    let upload = kit(&[
-        "code",
-        "upload",
+    let upload = kit(&upload_args(
         example,
-        "--rpc",
         &rpc,
-        "--code-contract",
         &deployment.code_contract,
-        "--key-file",
         key_file,
-    ]);
+    ));
     let code_tx = stdout(&upload).trim().to_owned();
     // A key file that is not a key (one hex digit short): refused, and not shown.
     let bad_key = dir.path().join("bad.key");
     std::fs::write(&bad_key, &STRANGER_KEY[1..]).unwrap();
-    let refused = kit(&[
-        "code",
-        "upload",
+    let refused = kit(&upload_args(
         example,
-        "--rpc",
         &rpc,
-        "--code-contract",
         &deployment.code_contract,
-        "--key-file",
         bad_key.to_str().unwrap(),
-    ]);
+    ));
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -199,17 +204,12 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
         "export default { fetch() { return new Response(String(Math.random())); } };",
     )
     .unwrap();
-    let random_tx = stdout(&kit(&[
-        "code",
-        "upload",
+    let random_tx = stdout(&kit(&upload_args(
         dir_random.to_str().unwrap(),
-        "--rpc",
         &rpc,
-        "--code-contract",
         &deployment.code_contract,
-        "--key-file",
         key_file,
-    ]))
+    )))
     .trim()
     .to_owned();
     let random_job = create(&random_tx);
@@ -352,17 +352,12 @@ async fn quickstart_then_verify_catches_tampering_and_unknown_signers() {
     // A receipt that is slow to come (automine off until the upload waits): a plain progress
     // line on stderr, which is not a terminal here.
     anvil_call(&rpc, "evm_setAutomine", serde_json::json!([false])).await;
-    let mut slow = spawn_kit(&[
-        "code",
-        "upload",
+    let mut slow = spawn_kit(&upload_args(
         example,
-        "--rpc",
         &rpc,
-        "--code-contract",
         &deployment.code_contract,
-        "--key-file",
         key_file,
-    ]);
+    ));
     slow.wait_for("waiting for the saveCodeInCallData receipt of 0x", 1)
         .await;
     anvil_call(&rpc, "evm_mine", serde_json::json!([])).await;
