@@ -52,7 +52,7 @@ async fn actix_main(cli: Cli) -> ExitCode {
         // The node sets up logging once its config (`log_format`) is read: `run`.
         None | Some(Command::SandboxExec(_)) => {}
         Some(Command::Keygen { .. }) => telemetry::init(LogFormat::Text),
-        Some(_) => telemetry::init_for_tool(),
+        Some(_) => telemetry::init_for_tool("warn"),
     }
     let result = match cli.command {
         Some(Command::Keygen { ref out }) => keygen(out).map(|()| 0),

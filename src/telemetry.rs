@@ -31,9 +31,11 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// The kit's subscriber: stderr, default level `warn`, so stdout holds only the result.
-pub fn init_for_tool() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+/// A command-line tool's subscriber (the kit's, `loadgen`'s): stderr, so stdout holds only the
+/// result, at `default_level` unless `RUST_LOG` says otherwise.
+pub fn init_for_tool(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

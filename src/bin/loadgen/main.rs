@@ -29,7 +29,7 @@ mod report;
 mod watcher;
 mod workloads;
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +38,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, LoadArgs, Mode};
 use crate::load::{Plan, Target};
@@ -48,13 +47,7 @@ use crate::report::{Plots, Report, RunConfig};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    serverless_executor::telemetry::init_for_tool("info");
     // One thread: the generator stays cheap next to the node it measures on a small machine.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
