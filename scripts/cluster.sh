@@ -76,18 +76,14 @@ if ! [[ -x .tools/bin/workerd && -x .tools/bin/anvil && -f build/contracts/Jobs.
     scripts/setup.sh
 fi
 
-say "building the node ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" --bin serverless-executor --bin loadgen
-BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")"
-
-BASE="$ROOT/.cluster"
-rm -rf "$BASE" && mkdir -p "$BASE"
-WORK=$BASE
-PIDS=()
 # shellcheck source=scripts/lib/node.sh
 source scripts/lib/node.sh
-trap stop_pids EXIT
-trap 'exit 130' INT TERM
+say "building the node ($PROFILE)"
+build_bins
+
+BASE="$ROOT/.cluster"
+WORK=$BASE
+begin_run
 
 start_anvil
 deploy_contracts

@@ -30,12 +30,9 @@ NODE_BIN="$ROOT/target/debug/serverless-executor"
 
 WORK="$ROOT/.demo"
 DEMO="$WORK"
-rm -rf "$WORK" && mkdir -p "$WORK"
-PIDS=()
 # shellcheck source=scripts/lib/node.sh
 source scripts/lib/node.sh
-trap stop_pids EXIT
-trap 'exit 130' INT TERM
+begin_run
 
 step "Starting anvil"
 start_anvil

@@ -64,17 +64,13 @@ fi
 # Tools and contract artifacts: installed once by scripts/setup.sh (idempotent, skipped if present).
 [[ -x .tools/bin/workerd && -x .tools/bin/anvil && -f build/contracts/Jobs.json ]] || scripts/setup.sh
 
-echo "loadgen.sh: building the node and loadgen ($PROFILE)" >&2
-cargo build --quiet --profile "$PROFILE" --bin serverless-executor --bin loadgen
-BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")"
-
-WORK="$ROOT/.loadgen"
-rm -rf "$WORK" && mkdir -p "$WORK"
-PIDS=()
 # shellcheck source=scripts/lib/node.sh
 source scripts/lib/node.sh
-trap stop_pids EXIT
-trap 'exit 130' INT TERM
+echo "loadgen.sh: building the node and loadgen ($PROFILE)" >&2
+build_bins
+
+WORK="$ROOT/.loadgen"
+begin_run
 
 start_anvil
 deploy_contracts

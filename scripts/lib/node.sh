@@ -4,8 +4,8 @@
 # Shared steps of scripts/demo.sh and scripts/loadgen.sh (sourced after common.sh, not run): a
 # local anvil, our contracts, and a node configured and registered by its owner, all on 127.0.0.1.
 #
-# The caller sets ROOT (the repository), WORK (an empty scratch folder) and PIDS=() and stops
-# "${PIDS[@]}" on exit (stop_pids does that). Each function documents the globals it sets.
+# The caller sets ROOT (the repository) and WORK (a scratch folder), then calls begin_run (which
+# empties WORK and stops "${PIDS[@]}" on exit). Each function documents the globals it sets.
 
 # anvil's well-known development keys (local chain only): deployer, owner, gas payer, a user.
 DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
@@ -21,6 +21,22 @@ stop_pids() {
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# begin_run: a fresh run in $WORK (emptied and created), PIDS=(), and everything in PIDS stopped
+# on exit and on Ctrl-C. Sets PIDS.
+begin_run() {
+    rm -rf "$WORK" && mkdir -p "$WORK"
+    PIDS=()
+    trap stop_pids EXIT
+    trap 'exit 130' INT TERM
+}
+
+# build_bins: builds the node and loadgen with cargo profile $PROFILE. Sets BIN_DIR (where they
+# are).
+build_bins() {
+    cargo build --quiet --profile "$PROFILE" --bin serverless-executor --bin loadgen
+    BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")"
 }
 
 # start_anvil: anvil on a free loopback port, log in $WORK/anvil.log.
