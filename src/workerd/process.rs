@@ -64,7 +64,7 @@ pub struct JobProcess {
     control: Option<Receiver>,
     stderr: Option<JoinHandle<String>>,
     jobs_served: u32,
-    /// Jobs it may serve in all (`isolate`'s quota; the pool decides it, see `set_job_quota`).
+    /// Jobs it may serve in all (`isolate`'s quota, given by the pool at start; 1 elsewhere).
     job_quota: u32,
 }
 
@@ -89,13 +89,15 @@ pub struct ProcessRun {
 }
 
 impl JobProcess {
-    /// Writes the process's files and starts workerd in `cgroup`, serving `listener`. Returns
-    /// once spawned; [`Self::wait_serving`] tells when it serves.
+    /// Writes the process's files and starts workerd in `cgroup`, serving `listener`, to serve
+    /// at most `job_quota` jobs. Returns once spawned; [`Self::wait_serving`] tells when it
+    /// serves.
     pub fn start(
         settings: &RunnerSettings,
         name: String,
         cgroup: CgroupLease,
         listener: TcpListener,
+        job_quota: u32,
     ) -> Result<Self, RunError> {
         let client = process_client()?;
         let dir = settings.job_root.join(&name);
@@ -122,7 +124,7 @@ impl JobProcess {
             control: Some(control),
             stderr,
             jobs_served: 0,
-            job_quota: 1,
+            job_quota: job_quota.max(1),
         })
     }
 
@@ -188,14 +190,9 @@ impl JobProcess {
         self.jobs_served
     }
 
-    /// Jobs it may serve in all (1 unless the pool sets more).
+    /// Jobs it may serve in all (at least 1).
     pub fn job_quota(&self) -> u32 {
         self.job_quota
-    }
-
-    /// Lets the process serve `quota` jobs in all (at least 1).
-    pub fn set_job_quota(&mut self, quota: u32) {
-        self.job_quota = quota.max(1);
     }
 
     /// The process's name (its directory and log key).

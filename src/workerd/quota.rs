@@ -15,9 +15,9 @@ impl JobQuotas {
     /// The quota of the `number`th process started (from 1). The pool's first processes start
     /// together and take jobs in turn, so with one quota they would all be replaced at the same
     /// moment, again and again: a burst of starts that takes both cores, seen as periodic latency
-    /// spikes at half load (README, "Pool shape"). The `k`th of the first `n`
-    /// gets `k/n` of the quota, which spreads their replacements evenly; each replacement then
-    /// takes its predecessor's place in the rotation with the whole quota. Never above it.
+    /// spikes at half load (README, "Pool shape"). The `k`th of the first `n` gets `k/n` of the
+    /// quota, which spreads their replacements evenly; each replacement then takes its
+    /// predecessor's place in the rotation with the whole quota. Never above it.
     pub fn of(self, number: u64) -> u32 {
         let first = self.first_generation as u64;
         if self.per_process <= 1 || number == 0 || number >= first {

@@ -58,8 +58,8 @@ impl ProcessStarter {
         let Ok(Ok(port)) = self.ports.send(ReservePort).await else {
             return Err(RunError::NoResource("listener"));
         };
-        let mut process = JobProcess::start(&self.settings, name, cgroup, port.listener)?;
-        process.set_job_quota(self.quotas.of(number));
+        let quota = self.quotas.of(number);
+        let mut process = JobProcess::start(&self.settings, name, cgroup, port.listener, quota)?;
         if process.wait_serving(Instant::now() + START_LIMIT).await {
             return Ok(process);
         }
