@@ -12,7 +12,8 @@
 //! rather than on one (one long window each gave ratios from 74 % to 95 % on the same tree).
 //! Prints a table; no criterion (the targets are percentiles and rates, not means). Needs root
 //! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes; `isolate:4`
-//! runs a mode with 4 warm processes instead of the node's default.
+//! runs a mode with 4 warm processes instead of the node's default, and `prewarmed@jail_seccomp=off`
+//! one with further config keys (a jail layer's cost, say).
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 
@@ -163,17 +164,28 @@ async fn run() {
     for mode in &modes {
         // `isolate:4` is `isolate` with 4 warm processes instead of the node's default, for
         // comparing pool shapes in one run.
-        let (name, warm) = match mode.split_once(':') {
+        let mut parts = mode.split('@');
+        let shape = parts.next().unwrap();
+        let (name, warm) = match shape.split_once(':') {
             Some((name, warm)) => (name, Some(warm.parse::<usize>().unwrap())),
-            None => (mode.as_str(), None),
+            None => (shape, None),
         };
+        // `prewarmed@jail_seccomp=off` adds config keys (a value that is not JSON is a string),
+        // for comparing a jail layer's cost in one run.
+        let mut extra = serde_json::Map::new();
+        extra.insert("warm_processes".into(), json!(warm));
+        for setting in parts {
+            let (key, value) = setting.split_once('=').expect("`@key=value`");
+            let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+            extra.insert(key.into(), value);
+        }
         let options = common::NodeOptions {
             execution_mode: Some(Box::leak(name.to_owned().into_boxed_str())),
             job_capacity: Some(CAPACITY as u64),
             // An open loop past the node's rate queues rather than being refused at once.
             job_queue_capacity: Some(4096),
             // `null` undoes the test nodes' small pool: the node's own default.
-            extra_config: Some(json!({ "warm_processes": warm })),
+            extra_config: Some(serde_json::Value::Object(extra)),
             ..common::NodeOptions::default()
         };
         let node = common::TestNode::start(&chain, options).await;

@@ -1,20 +1,21 @@
 //! Start order and wiring of the actors; returns the handles the HTTP layer needs.
 //!
 //! Order: `Signer` (own thread) → `TxSender` → `NodeSetup` → execution (`CodeStore`,
-//! `CgroupPool`, `PortPool`, `WorkerdRunner`, `JobScheduler`) → `ChainListener` (supervised). Every
-//! address is passed explicitly to the constructor that needs it; nothing is looked up from a
-//! registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
+//! `CgroupPool` (own thread), `PortPool`, `WorkerdRunner`, `JobScheduler`) → `ChainListener`
+//! (supervised). Every address is passed explicitly to the constructor that needs it; nothing
+//! is looked up from a registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
 //! not usable, or when a configured jail layer fails its self-check: a node that cannot contain
 //! jobs must not announce capacity.
 
+mod cleanup;
 mod contract_params;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Supervisor};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::actors::cgroup_pool::CgroupPool;
 use crate::actors::chain_listener::{ChainListener, ChainSink, ListenerStatus};
@@ -26,7 +27,7 @@ use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
 use crate::actors::port_pool::PortPool;
 use crate::actors::signer::Signer;
 use crate::actors::tx_sender::TxSender;
-use crate::actors::workerd_runner::{PoolSettings, ShutDownPool, WorkerdRunner};
+use crate::actors::workerd_runner::{PoolSettings, WorkerdRunner};
 use crate::balancer::drain::DrainState;
 use crate::balancer::readiness::ReadinessProbe;
 use crate::cgroup::{CgroupError, CgroupLimits, Cgroups, CpuQuota};
@@ -39,6 +40,8 @@ use crate::node_lock::{Guarded, LockError, NodeLock, LOCK_DIR};
 use crate::sandbox::settings::{JailError, JailSettings};
 use crate::secrets::SecretKey;
 use crate::workerd::run::{RunError, RunnerSettings};
+use cleanup::prepare_job_dir;
+pub use cleanup::{remove_job_files, shut_down, stop_sandbox, Cleanup};
 use contract_params::{execution_buffer, sign_max_age};
 
 const CPU_PERIOD: Duration = Duration::from_millis(100);
@@ -62,47 +65,6 @@ pub struct Handles {
     pub cleanup: Cleanup,
     /// No other node rewrites this node's chain checkpoint.
     _state_dir_lock: NodeLock,
-}
-
-/// What the node leaves behind unless it removes it on exit, and its locks on the cgroup
-/// parent and the job directory.
-#[derive(Debug)]
-pub struct Cleanup {
-    cgroups: Arc<Cgroups>,
-    job_dir: PathBuf,
-    _locks: [NodeLock; 2],
-}
-
-impl Cleanup {
-    /// Removes the (emptied) parent cgroup too: for a one-off parent such as `run`'s, which no
-    /// later start would reuse and clean.
-    pub fn remove_parent(&self) {
-        if let Err(error) = self.cgroups.remove_parent() {
-            warn!(%error, "Cannot remove the parent cgroup.");
-        }
-        let _ = std::fs::remove_dir(&self.job_dir);
-    }
-}
-
-/// Longest a clean shutdown waits for the warm pool to end.
-const POOL_SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
-
-/// Ends the node's processes and removes its cgroups and job directories: after a clean
-/// shutdown nothing of the node is left on the host (a crash is cleaned up at the next start).
-pub async fn shut_down(handles: &Handles) {
-    stop_sandbox(&handles.runner, &handles.cleanup).await;
-}
-
-/// Ends the runner's processes, then removes the cgroups and job directories of `cleanup`.
-pub async fn stop_sandbox(runner: &Addr<WorkerdRunner>, cleanup: &Cleanup) {
-    let _ = tokio::time::timeout(POOL_SHUTDOWN_LIMIT, runner.send(ShutDownPool)).await;
-    match cleanup.cgroups.clean_stale().await {
-        Ok(removed) => info!(cgroups_removed = removed, "Job cgroups removed."),
-        Err(error) => warn!(%error, "Cannot remove every job cgroup on shutdown."),
-    }
-    if let Err(error) = prepare_job_dir(&cleanup.job_dir) {
-        warn!(%error, "Cannot remove every job directory on shutdown.");
-    }
 }
 
 /// Why the node could not start its actors.
@@ -309,18 +271,20 @@ pub async fn start_sandbox(
     };
     let cgroup_capacity = running.saturating_mul(2).saturating_add(idle_max);
     let cgroups = Arc::new(cgroups);
-    let cleanup = Cleanup {
-        cgroups: Arc::clone(&cgroups),
-        job_dir: execution.job_dir.clone(),
-        _locks: [lock, job_dir_lock],
-    };
-    let cgroups = CgroupPool::new(
-        cgroups,
+    let cgroup_thread = Arbiter::new();
+    let pool = CgroupPool::new(
+        Arc::clone(&cgroups),
         limits(execution),
         cgroup_capacity,
         Arc::clone(metrics),
-    )
-    .start();
+    );
+    let cleanup = Cleanup {
+        cgroups,
+        job_dir: execution.job_dir.clone(),
+        cgroup_thread,
+        _locks: [lock, job_dir_lock],
+    };
+    let cgroups = CgroupPool::start_in_arbiter(&cleanup.cgroup_thread.handle(), move |_| pool);
     let ports = PortPool::new().start();
     let pool = PoolSettings {
         mode: execution.mode,
@@ -366,20 +330,4 @@ fn runner_settings(execution: &ExecutionConfig) -> Result<RunnerSettings, StartE
         memory_limit_bytes: execution.memory_limit_bytes,
         jail,
     })
-}
-
-/// Creates the job directory and removes what a previous run left in it.
-fn prepare_job_dir(dir: &Path) -> Result<(), StartError> {
-    let error = |source| StartError::JobDir {
-        path: dir.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(error)?;
-    for entry in std::fs::read_dir(dir).map_err(error)? {
-        let path = entry.map_err(error)?.path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).map_err(error)?;
-        }
-    }
-    Ok(())
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use common::{repo, tool};
 
@@ -21,14 +21,42 @@ fn run(args: &[&str]) -> Output {
             None => (*arg).to_owned(),
         })
         .collect();
-    Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("run")
         .args(&args)
         .arg("--workerd")
         .arg(tool("workerd"))
         .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert_nothing_left(pid, &output);
+    output
+}
+
+/// A `run` removes its one-off cgroup parent (in every hierarchy), job directory and jail files:
+/// a start still under way when it ended used to create a cgroup after the cleanup, and the jail
+/// files were never removed.
+fn assert_nothing_left(pid: u32, output: &Output) {
+    let name = format!("serverless-executor-run-{pid}");
+    let cgroups = std::fs::read_dir("/sys/fs/cgroup").unwrap();
+    let mut left: Vec<_> = cgroups
+        .filter_map(|hierarchy| Some(hierarchy.ok()?.path().join(&name)))
+        .chain([
+            std::env::temp_dir().join(&name),
+            std::env::temp_dir().join(format!("{name}.jail")),
+        ])
+        .filter(|path| path.exists())
+        .collect();
+    left.sort();
+    assert!(
+        left.is_empty(),
+        "left behind: {left:?}; stderr {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn json_of(output: &Output) -> serde_json::Value {

@@ -1,7 +1,8 @@
-//! The `isolate` pool's process lifetimes, through a real node: the pool's first processes get
-//! staggered job quotas (1/n, 2/n … of `isolate_jobs_per_process`), so they are not all
-//! replaced at the same moment; none serves more than the quota; and a process's memory does not
-//! grow with the jobs it served (each job's isolate is freed), so it lives to its quota.
+//! The warm pools' process lifetimes, through a real node: the `isolate` pool's first processes
+//! get staggered job quotas (1/n, 2/n … of `isolate_jobs_per_process`), so they are not all
+//! replaced at the same moment; none serves more than the quota; a process's memory does not
+//! grow with the jobs it served (each job's isolate is freed), so it lives to its quota; and a
+//! warm process of either warm mode still serves after a long idle time.
 
 #![allow(clippy::unwrap_used)]
 
@@ -57,9 +58,19 @@ async fn four_jobs_then_retired(node: &TestNode, tx: &str, retired: u64) {
 /// A chain, an `isolate` node with `slots` slots (one warm process each), `memory_mib` per
 /// process and `quota` jobs per process, and the upload of a job that answers `ok`.
 async fn isolate_node(slots: u64, memory_mib: u64, quota: u32) -> (TestChain, TestNode, String) {
+    warm_node("isolate", slots, memory_mib, quota).await
+}
+
+/// [`isolate_node`] in any warm mode.
+async fn warm_node(
+    mode: &'static str,
+    slots: u64,
+    memory_mib: u64,
+    quota: u32,
+) -> (TestChain, TestNode, String) {
     let chain = TestChain::start().await;
     let options = NodeOptions {
-        execution_mode: Some("isolate"),
+        execution_mode: Some(mode),
         job_capacity: Some(slots),
         job_memory_limit_mib: Some(memory_mib),
         extra_config: Some(json!({"warm_processes": slots, "isolate_jobs_per_process": quota})),
@@ -99,4 +110,42 @@ async fn a_process_does_not_grow_with_the_jobs_it_served() {
     let recycled = r#"executor_workerd_processes_retired_total{reason="not_reusable"}"#;
     assert_eq!(metric(&node, recycled).await, 0, "{}", node.logs());
     assert_eq!(metric(&node, RETIRED_BY_QUOTA).await, 0);
+}
+
+/// Longer than tokio's blocking threads live idle (10 s) and than workerd keeps an idle
+/// connection open (15 s, measured).
+const LONG_IDLE: Duration = Duration::from_secs(16);
+
+#[tokio::test]
+async fn warm_processes_still_serve_after_a_long_idle_time() {
+    // The launcher's parent-death signal follows the *thread* that forked it: launchers forked
+    // from blocking threads were killed when those threads ended, some 10 s later, and the idle
+    // processes' next jobs came back as outcome 7. Concurrent jobs first, so that starts run
+    // side by side (on several threads, had they been forked from blocking ones).
+    let (prewarmed, isolate) = tokio::join!(
+        warm_node("prewarmed", 4, 128, 100),
+        warm_node("isolate", 4, 128, 2)
+    );
+    for (_, node, tx) in [&prewarmed, &isolate] {
+        concurrently(node, tx, 8).await;
+        wait_until(Duration::from_secs(20), "four idle processes", || async {
+            metric(node, "executor_workerd_processes_idle").await == 4
+        })
+        .await;
+    }
+    tokio::time::sleep(LONG_IDLE).await;
+    for (_, node, tx) in [&prewarmed, &isolate] {
+        concurrently(node, tx, 4).await;
+        let warm_hits = r#"executor_job_phase_seconds_count{phase="process_warm_hit"}"#;
+        assert!(metric(node, warm_hits).await >= 4, "{}", node.logs());
+    }
+}
+
+/// Sends `count` jobs at once, each answered `ok`.
+async fn concurrently(node: &TestNode, tx: &str, count: usize) {
+    let job = json!({"tx_hash": tx, "input": ""});
+    let jobs = (0..count).map(|_| node.post_json("/api/serverless", &job));
+    for (status, body) in futures::future::join_all(jobs).await {
+        assert_eq!((status, body.as_str()), (200, "ok"), "{}", node.logs());
+    }
 }

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use super::floor::Floor;
 
-/// Idle time before each paced job (so warm modes have their process ready).
+/// Idle time before each paced job (so warm modes have their process ready), unless
+/// `NODE_ADDED_PACING_MS` says otherwise.
 const PACING: Duration = Duration::from_millis(60);
 /// Per round (`benches/node_added.rs` runs several, alternating its targets).
 const PACED_JOBS: usize = 30;
@@ -45,25 +46,38 @@ impl Target {
     /// One job; false if it did not end with outcome 0 and the right output (a node may answer
     /// 503 past its queue in an open loop).
     async fn job(&self) -> bool {
+        match self.try_job().await {
+            Ok(()) => true,
+            Err(why) => {
+                super::report::say(format!("a bench job failed: {why}"));
+                false
+            }
+        }
+    }
+
+    async fn try_job(&self) -> Result<(), String> {
         match self {
-            Self::Floor { floor, form, code } => floor.run(*form, code, INPUT).await == INPUT,
+            Self::Floor { floor, form, code } => match floor.run(*form, code, INPUT).await {
+                output if output == INPUT => Ok(()),
+                output => Err(format!("the floor answered {output:?}")),
+            },
             Self::Node { client, url, tx } => {
-                let Ok(response) = client
+                let response = client
                     .post(url)
                     .json(&json!({"tx_hash": tx, "input": "ping"}))
                     .send()
                     .await
-                else {
-                    return false;
-                };
-                let ok = response
-                    .headers()
-                    .get("x-executor-error-code")
-                    .is_some_and(|code| code == "0");
-                ok && response
-                    .bytes()
-                    .await
-                    .is_ok_and(|body| body.as_ref() == INPUT)
+                    .map_err(|error| error.to_string())?;
+                let status = response.status();
+                let code = response.headers().get("x-executor-error-code").cloned();
+                let body = response.bytes().await.map_err(|error| error.to_string())?;
+                match code {
+                    Some(code) if code == "0" && body.as_ref() == INPUT => Ok(()),
+                    _ => Err(format!(
+                        "{status}, outcome {code:?}: {}",
+                        String::from_utf8_lossy(&body)
+                    )),
+                }
             }
         }
     }
@@ -96,9 +110,16 @@ impl Latencies {
     }
 }
 
+fn pacing() -> Duration {
+    std::env::var("NODE_ADDED_PACING_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(PACING, Duration::from_millis)
+}
+
 pub async fn warm(target: &Target) {
     for _ in 0..8 {
-        tokio::time::sleep(PACING).await;
+        tokio::time::sleep(pacing()).await;
         assert!(target.job().await, "warm-up job failed");
     }
 }
@@ -106,7 +127,7 @@ pub async fn warm(target: &Target) {
 pub async fn paced(target: &Target) -> Latencies {
     let mut latencies = Vec::with_capacity(PACED_JOBS);
     for _ in 0..PACED_JOBS {
-        tokio::time::sleep(PACING).await;
+        tokio::time::sleep(pacing()).await;
         let started = Instant::now();
         assert!(target.job().await, "paced job failed");
         latencies.push(started.elapsed());

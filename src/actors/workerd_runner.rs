@@ -15,10 +15,11 @@
 //! made after the job's answer, never on its path. Runs are concurrent futures; a run never
 //! blocks the actor.
 
+mod shutdown;
 mod starter;
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ use crate::workerd::classify::classify;
 use crate::workerd::process::{JobProcess, ProcessRun};
 use crate::workerd::quota::JobQuotas;
 use crate::workerd::run::{RunError, RunnerSettings};
+pub use shutdown::ShutDownPool;
 use starter::{ProcessStarter, START_LIMIT};
 
 /// Pause before trying again to start a warm process after a failure.
@@ -96,6 +98,9 @@ pub struct WorkerdRunner {
     settling: usize,
     /// `ShutDownPool` arrived: nothing is started or kept any more.
     closing: bool,
+    /// Starts and ends under way (`starting` and the processes being ended): a shutdown waits
+    /// for them, so a start that finishes after it cannot leave a process or cgroup behind.
+    unsettled: Arc<AtomicUsize>,
     starter: Arc<ProcessStarter>,
 }
 
@@ -122,6 +127,7 @@ impl WorkerdRunner {
             busy: 0,
             settling: 0,
             closing: false,
+            unsettled: Arc::new(AtomicUsize::new(0)),
             starter,
         }
     }
@@ -155,6 +161,7 @@ impl WorkerdRunner {
                 || self.starting + self.settling < self.waiters.len())
         {
             self.starting += 1;
+            self.unsettled.fetch_add(1, Ordering::Relaxed);
             let starter = Arc::clone(&self.starter);
             let start = async move { starter.start_serving().await };
             ctx.spawn(
@@ -175,24 +182,30 @@ impl WorkerdRunner {
         };
         let waiting = self.waiters.iter().any(|waiter| !waiter.is_closed());
         if self.closing || waiting || !self.starter.warm_up {
-            self.starting -= 1;
+            self.start_ended();
             return self.offer(process, ctx);
         }
         let starter = Arc::clone(&self.starter);
         let warm = async move { starter.warm_up(process).await };
         ctx.spawn(warm.into_actor(self).map(|warmed, act, ctx| match warmed {
             Ok(process) => {
-                act.starting -= 1;
+                act.start_ended();
                 act.offer(process, ctx);
             }
             Err(error) => act.start_failed(error, ctx),
         }));
     }
 
+    /// A start reached its end (a process to offer, or a failure).
+    fn start_ended(&mut self) {
+        self.starting -= 1;
+        self.unsettled.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// A start failed: a waiting job learns it (its pipeline decides about a retry); otherwise
     /// the pool tries again shortly.
     fn start_failed(&mut self, mut error: RunError, ctx: &mut Context<Self>) {
-        self.starting -= 1;
+        self.start_ended();
         if self.closing {
             debug!(%error, "Start ended by the pool's shutdown.");
             return;
@@ -264,19 +277,16 @@ impl WorkerdRunner {
         self.pool.metrics.pools().retired(reason);
         self.publish();
         let name = process.name().to_owned();
+        let unsettled = Arc::clone(&self.unsettled);
+        unsettled.fetch_add(1, Ordering::Relaxed);
         ctx.spawn(
             async move {
                 let stderr = process.shut_down().await;
+                unsettled.fetch_sub(1, Ordering::Relaxed);
                 debug!(process = %name, reusable, stderr = %stderr.escape_debug(), "workerd process ended.");
             }
             .into_actor(self),
         );
-    }
-
-    /// Kills every idle process and waits for each to be reaped and its files removed: a clean
-    /// shutdown leaves no process, cgroup or directory behind.
-    async fn shut_down_idle(idle: Vec<JobProcess>) {
-        futures::future::join_all(idle.into_iter().map(JobProcess::shut_down)).await;
     }
 }
 
@@ -285,31 +295,6 @@ impl Actor for WorkerdRunner {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.refill(ctx);
-    }
-}
-
-/// Ends the pool before the node exits; answered once every idle process is gone. Sent by
-/// `main` on shutdown.
-#[derive(Debug, actix::Message)]
-#[rtype(result = "()")]
-pub struct ShutDownPool;
-
-impl Handler<ShutDownPool> for WorkerdRunner {
-    type Result = ResponseActFuture<Self, ()>;
-
-    fn handle(&mut self, _: ShutDownPool, _: &mut Context<Self>) -> Self::Result {
-        self.closing = true;
-        self.pool.idle_target = 0;
-        self.pool.idle_max = 0;
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(Err(RunError::NoResource("process (shutting down)")));
-        }
-        let idle: Vec<_> = self.idle.drain(..).collect();
-        for _ in &idle {
-            self.pool.metrics.pools().retired(Retired::Shutdown);
-        }
-        self.publish();
-        Box::pin(Self::shut_down_idle(idle).into_actor(self))
     }
 }
 

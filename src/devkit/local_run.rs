@@ -18,7 +18,7 @@ use crate::code::calldata::MAX_ARG_BYTES;
 use crate::config::{ExecutionMode, LocalExecution};
 use crate::domain::JobOutcome;
 use crate::messages::jobs::RunInProcess;
-use crate::system::{start_sandbox, stop_sandbox};
+use crate::system::{remove_job_files, start_sandbox, stop_sandbox};
 use crate::workerd::process::ProcessJob;
 use crate::workerd::retry::{after_run, Step, MAX_RUNS};
 
@@ -93,8 +93,9 @@ impl LocalSandbox {
                 peak_memory: None,
             });
         }
+        let started = start_sandbox(&self.settings.execution, 1, &Default::default()).await;
         let (runner, cleanup) =
-            start_sandbox(&self.settings.execution, 1, &Default::default()).await?;
+            started.inspect_err(|_| remove_job_files(&self.settings.execution.job_dir))?;
         let job = ProcessJob {
             name: "local-run".into(),
             code: Arc::from(code),

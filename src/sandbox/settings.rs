@@ -15,7 +15,7 @@ use crate::config::JailConfig;
 /// The jail's own files (library copy, mount point, self-check directory): next to the job
 /// directory, `<job_dir>.jail`, so the job directory holds jobs only and two nodes never share
 /// them.
-fn jail_dir(job_dir: &Path) -> PathBuf {
+pub(crate) fn jail_dir(job_dir: &Path) -> PathBuf {
     let mut name = job_dir.file_name().unwrap_or_default().to_owned();
     name.push(".jail");
     job_dir.with_file_name(name)

@@ -92,7 +92,13 @@ impl JobProcess {
     /// Writes the process's files and starts workerd in `cgroup`, serving `listener`, to serve
     /// at most `job_quota` jobs. Returns once spawned; [`Self::wait_serving`] tells when it
     /// serves.
-    pub fn start(
+    ///
+    /// The files are written on a blocking thread: a start begins whenever a job takes a warm
+    /// process, and on the caller's thread (the actors') those writes delayed the answers of
+    /// jobs in flight. The launcher is forked from the caller's thread all the same: its
+    /// parent-death signal fires when the *thread* that forked it ends, and blocking threads
+    /// end after a few idle seconds, which killed idle warm processes.
+    pub async fn start(
         settings: &RunnerSettings,
         name: String,
         cgroup: CgroupLease,
@@ -101,7 +107,10 @@ impl JobProcess {
     ) -> Result<Self, RunError> {
         let client = process_client()?;
         let dir = settings.job_root.join(&name);
-        write_process_files(&dir)?;
+        let files_dir = dir.clone();
+        tokio::task::spawn_blocking(move || write_process_files(&files_dir))
+            .await
+            .map_err(|error| RunError::Spawn(std::io::Error::other(error.to_string())))??;
         let started = Self::spawn_in(settings, &dir, &cgroup, listener);
         let (mut child, control, port) = match started {
             Ok(started) => started,

@@ -59,7 +59,8 @@ impl ProcessStarter {
             return Err(RunError::NoResource("listener"));
         };
         let quota = self.quotas.of(number);
-        let mut process = JobProcess::start(&self.settings, name, cgroup, port.listener, quota)?;
+        let mut process =
+            JobProcess::start(&self.settings, name, cgroup, port.listener, quota).await?;
         if process.wait_serving(Instant::now() + START_LIMIT).await {
             return Ok(process);
         }
