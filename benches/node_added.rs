@@ -12,8 +12,9 @@
 //! rather than on one (one long window each gave ratios from 74 % to 95 % on the same tree).
 //! Prints a table; no criterion (the targets are percentiles and rates, not means). Needs root
 //! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes; `isolate:4`
-//! runs a mode with 4 warm processes instead of the node's default, and `prewarmed@jail_seccomp=off`
-//! one with further config keys (a jail layer's cost, say).
+//! runs a mode with 4 warm processes instead of the node's default, and
+//! `prewarmed@jail_seccomp=off` one with further config keys (a jail layer's cost, say);
+//! `NODE_ADDED_PACING_MS` sets the idle time before each paced job.
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 
