@@ -3,9 +3,9 @@
 //! Order: `Signer` (own thread) → `TxSender` → `NodeSetup` → execution (`CodeStore`,
 //! `CgroupPool` (own thread), `PortPool`, `WorkerdRunner`, `JobScheduler`) → `ChainListener`
 //! (supervised). Every address is passed explicitly to the constructor that needs it; nothing
-//! is looked up from a registry. Start refuses, naming what is missing, when workerd or the cgroup controllers are
-//! not usable, or when a configured jail layer fails its self-check: a node that cannot contain
-//! jobs must not announce capacity.
+//! is looked up from a registry. Start refuses, naming what is missing, when workerd or the
+//! cgroup controllers are not usable, or when a configured jail layer fails its self-check: a
+//! node that cannot contain jobs must not announce capacity.
 
 mod cleanup;
 mod contract_params;

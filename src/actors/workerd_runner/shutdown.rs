@@ -17,9 +17,8 @@ use crate::workerd::run::RunError;
 /// How often a shutdown looks whether the starts and ends under way are done.
 const SETTLE_POLL: Duration = Duration::from_millis(10);
 
-/// Ends the pool before the node exits; answered once every idle process is gone and every start
-/// and end under way is done. Sent by
-/// `main` on shutdown and by the devkit's `run`.
+/// Ends the pool before the node exits; answered once every idle process is gone and every
+/// start and end under way is done. Sent by `main` on shutdown and by the devkit's `run`.
 #[derive(Debug, actix::Message)]
 #[rtype(result = "()")]
 pub struct ShutDownPool;
