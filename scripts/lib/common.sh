@@ -33,3 +33,12 @@ ensure_apt() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
 }
+
+# report_disk WHEN: one line with the free space where cargo builds and the size of target/, so a
+# build that runs out of disk says so up front rather than as a linker's bus error.
+report_disk() {
+    local free target_size
+    free=$(df -Ph . | awk 'NR == 2 {print $4}')
+    target_size=$(du -sh target 2>/dev/null | cut -f1 || true)
+    echo "disk $1: ${free} free, target/ ${target_size:-absent}"
+}
