@@ -14,7 +14,8 @@
 //! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes; `isolate:4`
 //! runs a mode with 4 warm processes instead of the node's default, and
 //! `prewarmed@jail_seccomp=off` one with further config keys (a jail layer's cost, say);
-//! `NODE_ADDED_PACING_MS` sets the idle time before each paced job.
+//! `NODE_ADDED_PACING_MS` sets the idle time before each paced job; `prewarmed@binary=PATH`
+//! runs another build of the node (an older tree's, for a before-and-after in one run).
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 
@@ -173,10 +174,16 @@ async fn run() {
         };
         // `prewarmed@jail_seccomp=off` adds config keys (a value that is not JSON is a string),
         // for comparing a jail layer's cost in one run.
+        // `@binary=PATH` runs another build of the node (a baseline tree, side by side).
         let mut extra = serde_json::Map::new();
+        let mut binary = None;
         extra.insert("warm_processes".into(), json!(warm));
         for setting in parts {
             let (key, value) = setting.split_once('=').expect("`@key=value`");
+            if key == "binary" {
+                binary = Some(std::path::PathBuf::from(value));
+                continue;
+            }
             let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
             extra.insert(key.into(), value);
         }
@@ -187,6 +194,7 @@ async fn run() {
             job_queue_capacity: Some(4096),
             // `null` undoes the test nodes' small pool: the node's own default.
             extra_config: Some(serde_json::Value::Object(extra)),
+            binary,
             ..common::NodeOptions::default()
         };
         let node = common::TestNode::start(&chain, options).await;

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::classify::{End, Evidence};
 use super::config::PING_HEADER;
 use super::exchange::{loader_answer, loader_request, warm_up, Lost};
+use super::fork_thread::on_fork_thread;
 use super::run::{
     pipe_cloexec, process_client, read_capped, spawn, wait_listening, write_process_files,
     Receiver, RunError, RunnerSettings, STDERR_KEEP,
@@ -93,11 +94,9 @@ impl JobProcess {
     /// at most `job_quota` jobs. Returns once spawned; [`Self::wait_serving`] tells when it
     /// serves.
     ///
-    /// The files are written on a blocking thread: a start begins whenever a job takes a warm
-    /// process, and on the caller's thread (the actors') those writes delayed the answers of
-    /// jobs in flight. The launcher is forked from the caller's thread all the same: its
-    /// parent-death signal fires when the *thread* that forked it ends, and blocking threads
-    /// end after a few idle seconds, which killed idle warm processes.
+    /// Both happen on the fork thread ([`on_fork_thread`]): a start begins whenever a job takes
+    /// a warm process, and on the caller's thread (the actors') the writes and the fork (which
+    /// copies the node's page tables) delayed the answers of jobs in flight.
     pub async fn start(
         settings: &RunnerSettings,
         name: String,
@@ -107,18 +106,23 @@ impl JobProcess {
     ) -> Result<Self, RunError> {
         let client = process_client()?;
         let dir = settings.job_root.join(&name);
-        let files_dir = dir.clone();
-        tokio::task::spawn_blocking(move || write_process_files(&files_dir))
+        let started = {
+            let settings = settings.clone();
+            let dir = dir.clone();
+            let procs = cgroup.procs_files();
+            let slot = cgroup.slot();
+            on_fork_thread(move || {
+                write_process_files(&dir)?;
+                let started = Self::spawn_in(&settings, &dir, &procs, slot, listener);
+                if started.is_err() {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                started
+            })
             .await
-            .map_err(|error| RunError::Spawn(std::io::Error::other(error.to_string())))??;
-        let started = Self::spawn_in(settings, &dir, &cgroup, listener);
-        let (mut child, control, port) = match started {
-            Ok(started) => started,
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(error);
-            }
+            .map_err(|error| RunError::Spawn(std::io::Error::other(error)))?
         };
+        let (mut child, control, port) = started?;
         let stderr = child
             .stderr
             .take()
@@ -140,17 +144,17 @@ impl JobProcess {
     fn spawn_in(
         settings: &RunnerSettings,
         dir: &std::path::Path,
-        cgroup: &CgroupLease,
+        cgroup_procs: &[PathBuf],
+        slot: u32,
         listener: TcpListener,
     ) -> Result<(Child, Receiver, u16), RunError> {
         let descriptors = |error: std::io::Error| RunError::Descriptors(error.to_string());
         let port = listener.local_addr().map_err(descriptors)?.port();
         let (control_read, control_write) = pipe_cloexec()?;
         let control = Receiver::from_owned_fd(control_read).map_err(descriptors)?;
-        let procs = cgroup.procs_files();
         let job = JobJail {
-            cgroup_procs: &procs,
-            slot: cgroup.slot(),
+            cgroup_procs,
+            slot,
             dir,
         };
         let child = spawn(settings, job, listener.into(), control_write)?;

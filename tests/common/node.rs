@@ -33,6 +33,8 @@ pub struct NodeOptions {
     pub extra_config: Option<serde_json::Value>,
     /// Turn every optional job jail layer off (the benchmark's baseline).
     pub without_jail: bool,
+    /// Another build of the node to run instead of this one (a benchmark's baseline tree).
+    pub binary: Option<PathBuf>,
 }
 
 /// Warm processes a test node keeps idle: few, so parallel tests stay light.
@@ -54,6 +56,7 @@ pub struct TestNode {
     pub enclave_key: [u8; 32],
     pub cgroup_parent: String,
     log_path: PathBuf,
+    binary: PathBuf,
     pub http: reqwest::Client,
 }
 
@@ -113,7 +116,11 @@ impl TestNode {
         }
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("config file");
-        Self::spawn(dir, enclave_key, cgroup_parent, &config_path).await
+        let binary = options
+            .binary
+            .clone()
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_serverless-executor").into());
+        Self::spawn(dir, enclave_key, cgroup_parent, &config_path, binary).await
     }
 
     /// Kills the node with SIGKILL (a crash: no shutdown code runs) and starts it again on the
@@ -133,7 +140,7 @@ impl TestNode {
     /// Starts a crashed node again, as [`TestNode::crash_and_restart`] does.
     pub async fn start_again(&mut self) {
         let config_path = self.dir.path().join("config.json");
-        self.child = spawn_node(self.port, &config_path, &self.log_path);
+        self.child = spawn_node(&self.binary, self.port, &config_path, &self.log_path);
         self.wait_ready().await;
     }
 
@@ -142,10 +149,11 @@ impl TestNode {
         enclave_key: [u8; 32],
         cgroup_parent: String,
         config_path: &Path,
+        binary: PathBuf,
     ) -> Self {
         let port = free_port();
         let log_path = dir.path().join("node.log");
-        let child = spawn_node(port, config_path, &log_path);
+        let child = spawn_node(&binary, port, config_path, &log_path);
         let mut node = Self {
             child,
             port,
@@ -153,6 +161,7 @@ impl TestNode {
             enclave_key,
             cgroup_parent,
             log_path,
+            binary,
             http: reqwest::Client::builder()
                 .no_proxy()
                 .build()
@@ -309,14 +318,14 @@ pub fn log_as_operators_do() {
     let _ = LOG_LEVEL.set("info");
 }
 
-/// Starts the node binary on `port`, appending its output to `log_path`.
-fn spawn_node(port: u16, config_path: &Path, log_path: &Path) -> Child {
+/// Starts the node `binary` on `port`, appending its output to `log_path`.
+fn spawn_node(binary: &Path, port: u16, config_path: &Path, log_path: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_path)
         .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
+    Command::new(binary)
         .args(["--port", &port.to_string(), "--config-file"])
         .arg(config_path)
         .env("RUST_LOG", LOG_LEVEL.get().copied().unwrap_or("debug"))
