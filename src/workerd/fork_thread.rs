@@ -35,10 +35,13 @@ where
     let runtime = Handle::current();
     let (answer, answered) = oneshot::channel();
     let wrapped: Work = Box::new(move || {
-        let _inside = runtime.enter();
         // A panic must not end the thread: every process it forked would get its parent-death
         // signal. The caller sees the dropped channel instead.
-        if let Ok(result) = std::panic::catch_unwind(AssertUnwindSafe(work)) {
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(move || {
+            let _inside = runtime.enter();
+            work()
+        }));
+        if let Ok(result) = ran {
             let _ = answer.send(result);
         }
     });
@@ -50,30 +53,30 @@ where
         .map_err(|_| ForkThreadError("the start panicked"))
 }
 
-/// The thread's queue, starting the thread on first use. The sender lives in a static, so the
-/// thread never sees its queue close and never ends.
+/// The thread's queue, starting the thread on first use (and again on the next start if the
+/// system refused a thread then). The sender lives in a static, so the thread never sees its
+/// queue close and never ends.
 fn sender() -> Result<&'static Sender<Work>, ForkThreadError> {
-    static QUEUE: OnceLock<Option<Sender<Work>>> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| {
-        let (sender, receiver) = mpsc::channel::<Work>();
-        let started = std::thread::Builder::new()
-            .name("workerd-fork".into())
-            .spawn(move || {
-                while let Ok(work) = receiver.recv() {
-                    work();
-                }
-            });
-        match started {
-            Ok(_) => Some(sender),
-            Err(error) => {
-                tracing::error!(%error, "cannot start the workerd fork thread");
-                None
+    static QUEUE: OnceLock<Sender<Work>> = OnceLock::new();
+    if let Some(sender) = QUEUE.get() {
+        return Ok(sender);
+    }
+    let (sender, receiver) = mpsc::channel::<Work>();
+    std::thread::Builder::new()
+        .name("workerd-fork".into())
+        .spawn(move || {
+            while let Ok(work) = receiver.recv() {
+                work();
             }
-        }
-    });
-    queue
-        .as_ref()
-        .ok_or(ForkThreadError("the thread could not be started"))
+        })
+        .map_err(|error| {
+            tracing::error!(%error, "cannot start the workerd fork thread");
+            ForkThreadError("the system refused a thread")
+        })?;
+    // Two first starts at once: the one that loses drops its sender, and its thread, which has
+    // forked nothing, ends.
+    let _ = QUEUE.set(sender);
+    QUEUE.get().ok_or(ForkThreadError("its queue is not set"))
 }
 
 #[cfg(test)]
