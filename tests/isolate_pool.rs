@@ -55,13 +55,8 @@ async fn four_jobs_then_retired(node: &TestNode, tx: &str, retired: u64) {
     .await;
 }
 
-/// A chain, an `isolate` node with `slots` slots (one warm process each), `memory_mib` per
-/// process and `quota` jobs per process, and the upload of a job that answers `ok`.
-async fn isolate_node(slots: u64, memory_mib: u64, quota: u32) -> (TestChain, TestNode, String) {
-    warm_node("isolate", slots, memory_mib, quota).await
-}
-
-/// [`isolate_node`] in any warm mode.
+/// A chain, a node in warm `mode` with `slots` slots (one warm process each), `memory_mib` per
+/// process and `quota` jobs per process (`isolate`'s), and the upload of a job that answers `ok`.
 async fn warm_node(
     mode: &'static str,
     slots: u64,
@@ -90,7 +85,7 @@ async fn warm_node(
 async fn the_first_processes_are_retired_at_staggered_job_counts() {
     // 512 MiB: far from the memory at which a process is recycled early (half of it), which
     // would retire it for another reason.
-    let (_chain, node, tx) = isolate_node(2, 512, 4).await;
+    let (_chain, node, tx) = warm_node("isolate", 2, 512, 4).await;
     // One job at a time on two idle processes: they take turns (the one idle longest first),
     // so with one quota of 4 neither would be retired within four jobs. Staggered, the first
     // process may serve 2 and the second 4.
@@ -105,7 +100,7 @@ async fn the_first_processes_are_retired_at_staggered_job_counts() {
 async fn a_process_does_not_grow_with_the_jobs_it_served() {
     // A process is recycled above half of 128 MiB. When each job's isolate stayed cached
     // (≈ 1.5 MB a job), a process passed that within these 100 jobs.
-    let (_chain, node, tx) = isolate_node(1, 128, 1000).await;
+    let (_chain, node, tx) = warm_node("isolate", 1, 128, 1000).await;
     one_at_a_time(&node, &tx, 100).await;
     let recycled = r#"executor_workerd_processes_retired_total{reason="not_reusable"}"#;
     assert_eq!(metric(&node, recycled).await, 0, "{}", node.logs());

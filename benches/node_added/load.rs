@@ -118,16 +118,18 @@ fn pacing() -> Duration {
 }
 
 pub async fn warm(target: &Target) {
+    let pacing = pacing();
     for _ in 0..8 {
-        tokio::time::sleep(pacing()).await;
+        tokio::time::sleep(pacing).await;
         assert!(target.job().await, "warm-up job failed");
     }
 }
 
 pub async fn paced(target: &Target) -> Latencies {
     let mut latencies = Vec::with_capacity(PACED_JOBS);
+    let pacing = pacing();
     for _ in 0..PACED_JOBS {
-        tokio::time::sleep(pacing()).await;
+        tokio::time::sleep(pacing).await;
         let started = Instant::now();
         assert!(target.job().await, "paced job failed");
         latencies.push(started.elapsed());

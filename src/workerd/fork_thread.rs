@@ -87,7 +87,7 @@ mod tests {
     async fn work_runs_on_one_named_thread_that_outlives_a_panic() {
         let first = on_fork_thread(|| std::thread::current().id())
             .await
-            .unwrap();
+            .expect("first work");
         let panicked = on_fork_thread(|| -> u8 { panic!("a start went wrong") }).await;
         assert!(panicked.is_err(), "a panic is an error for its caller");
         let (second, name) = on_fork_thread(|| {
@@ -95,7 +95,7 @@ mod tests {
             (thread.id(), thread.name().map(str::to_owned))
         })
         .await
-        .unwrap();
+        .expect("work after the panic");
         assert_eq!(first, second, "the same thread after the panic");
         assert_eq!(name.as_deref(), Some("workerd-fork"));
         assert_ne!(first, std::thread::current().id());
@@ -105,7 +105,7 @@ mod tests {
     async fn work_runs_inside_the_callers_runtime() {
         let inside = on_fork_thread(|| Handle::try_current().is_ok())
             .await
-            .unwrap();
+            .expect("work");
         assert!(
             inside,
             "tokio objects made there belong to the caller's runtime"
