@@ -2,7 +2,7 @@
 // through the whole node in tests/wasm.rs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Exit, IMPLEMENTED, OutputTooLarge, PROGRAM_NAME, System, WASI_MODULE, linkProblem } from "./wasi.js";
+import { CALLS, Exit, IMPLEMENTED, OutputTooLarge, PROGRAM_NAME, System, WASI_MODULE, linkProblem } from "./wasi.js";
 
 // A module importing `wasi_snapshot_preview1.<names>` (all `() -> i32`... the types do not
 // matter to the shim) and exporting what `exports` says, hand-assembled.
@@ -36,6 +36,13 @@ test("linkProblem accepts a command and names what a module lacks", () => {
   assert.equal(linkProblem(moduleOf({ imports: ["f"], from: "env" })), "unknown import env.f");
   assert.equal(linkProblem(moduleOf({ start: false })), "no _start function");
   assert.equal(linkProblem(moduleOf({ memory: false })), "no exported memory");
+});
+
+test("every call fits the four arguments an import passes on", () => {
+  for (const [name, call] of Object.entries(CALLS)) assert.ok(call.length <= 5, `${name} takes ${call.length - 1}`);
+  const { calls } = systemWith(new Uint8Array(0));
+  assert.equal(calls.fd_seek(1, 0n, 0, 50), 70, "ESPIPE through the closure");
+  assert.equal(calls.path_open(3, 0, 0, 0, 0, 0n, 0n, 0, 50), 52, "ENOSYS whatever the arity");
 });
 
 test("stdin is the input, read across iovecs and to its end", () => {
