@@ -8,8 +8,10 @@
 //! `isolate_jobs_per_process` jobs off the request's path (as the node does), driven without the
 //! node: no HTTP route, actors, cgroups, jail or signing. Each node runs with `job_capacity` =
 //! the floor's process count. Every target is up for the whole run and they take turns in
-//! [`ROUNDS`] rounds of short windows, so a slow minute of a shared machine falls on all of them
-//! rather than on one (one long window each gave ratios from 74 % to 95 % on the same tree).
+//! short windows, so a slow minute of a shared machine falls on all of them rather than on one
+//! (one long window each gave ratios from 74 % to 95 % on the same tree). Paced latencies are
+//! reported as paired differences (the median of `node[i] - floor[i]`, job `i` of each taken
+//! seconds apart; Wasm's job `i` next to JS's), which the machine's drift does not move.
 //! Prints a table; no criterion (the targets are percentiles and rates, not means). Needs root
 //! and `scripts/setup.sh`. `NODE_ADDED_MODES=isolate,prewarmed` limits the modes; `isolate:4`
 //! runs a mode with 4 warm processes instead of the node's default, and
@@ -43,8 +45,10 @@ use phases::Phases;
 const CAPACITY: usize = 4;
 /// The node's default `isolate_jobs_per_process`.
 const QUOTA: u32 = 100;
-/// Turns each target takes at every load.
+/// Turns each target takes at saturation and at the half rate.
 const ROUNDS: usize = 3;
+/// Paced windows of each target, taken in turn (90 JS and 90 Wasm jobs each).
+const PACED_WINDOWS: usize = 18;
 
 const ECHO: &str = "export default { async fetch(r) { return new Response(await r.text()); } };";
 
@@ -115,13 +119,16 @@ impl Subject {
         (result, self.scrape().await.since(&before))
     }
 
-    /// One round: a paced window of each form, a saturated one, and one at `half_rate` if this
-    /// target can sustain it.
-    async fn round(&mut self, half_rate: f64) {
-        let (paced, phases) = self.counted(load::paced(&self.js)).await;
-        self.paced.extend(paced);
+    /// One paced window of JS and Wasm jobs in turn.
+    async fn paced_window(&mut self) {
+        let ((js, wasm), phases) = self.counted(load::paced_pairs(&self.js, &self.wasm)).await;
+        self.paced.extend(js);
+        self.paced_wasm.extend(wasm);
         self.phases[0] = self.phases[0].plus(&phases);
-        self.paced_wasm.extend(load::paced(&self.wasm).await);
+    }
+
+    /// One round: a saturated window, and one at `half_rate` if this target can sustain it.
+    async fn round(&mut self, half_rate: f64) {
         let (rate, phases) = self.counted(load::saturate(&self.js, CAPACITY)).await;
         self.phases[1] = self.phases[1].plus(&phases);
         self.rates.push(rate);
@@ -204,6 +211,13 @@ async fn run() {
         load::warm(&js).await;
         load::warm(&wasm).await;
         subjects.push(Subject::new(mode.clone(), js, wasm, Some(node)));
+    }
+    // Window by window in turn, so job `i` of every target ran within seconds of the others'.
+    for _ in 0..PACED_WINDOWS {
+        for subject in &mut subjects {
+            tokio::time::sleep(load::SETTLE).await;
+            subject.paced_window().await;
+        }
     }
     let half_rate = load::saturate(&subjects[0].js, CAPACITY).await / 2.0;
     for _ in 0..ROUNDS {

@@ -1,6 +1,8 @@
-//! The three loads, the same for the floor and a node, each one window of a round: paced jobs (low load), a closed loop at
-//! the slot count (saturation), an open loop at a fixed rate (latency from each request's
-//! scheduled instant, so a stall cannot hide the requests it delayed).
+//! The three loads, the same for the floor and a node: paced jobs (low load: short windows of
+//! JS and Wasm jobs in turn, the targets taking turns window by window, so the samples of two
+//! targets can be paired), a closed loop at the slot count (saturation) and an open loop at a
+//! fixed rate (latency from each request's scheduled instant, so a stall cannot hide the
+//! requests it delayed), one window of each per round.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +16,12 @@ use super::floor::Floor;
 /// Idle time before each paced job (so warm modes have their process ready), unless
 /// `NODE_ADDED_PACING_MS` says otherwise.
 const PACING: Duration = Duration::from_millis(60);
-/// Per round (`benches/node_added.rs` runs several, alternating its targets).
-const PACED_JOBS: usize = 30;
+/// JS + Wasm pairs in one paced window (`benches/node_added.rs` runs many, the targets in turn):
+/// short, so the machine barely changes between one target's window and the next's.
+const PACED_PAIRS: usize = 5;
+/// Idle time before a target's paced window, so whatever the previous target does after its
+/// last job (a process replaced, a cleanup) is over before this one is measured.
+pub const SETTLE: Duration = Duration::from_millis(300);
 const SATURATION: Duration = Duration::from_secs(3);
 const OPEN_LOOP: Duration = Duration::from_secs(3);
 const INPUT: &[u8] = b"ping";
@@ -98,6 +104,22 @@ impl Latencies {
         self.0.len()
     }
 
+    /// The median of `self[i] - other[i]` in milliseconds: for two series taken in turn, this
+    /// cancels what the machine did to both (a slow minute moves each series' own median).
+    pub fn paired_median(&self, other: &Latencies) -> f64 {
+        let mut differences: Vec<f64> = self
+            .0
+            .iter()
+            .zip(&other.0)
+            .map(|(mine, theirs)| (mine.as_secs_f64() - theirs.as_secs_f64()) * 1000.0)
+            .collect();
+        differences.sort_by(f64::total_cmp);
+        differences
+            .get(differences.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+
     /// The `q` quantile in milliseconds (nearest rank).
     pub fn p(&self, q: f64) -> f64 {
         let mut sorted = self.0.clone();
@@ -125,16 +147,25 @@ pub async fn warm(target: &Target) {
     }
 }
 
-pub async fn paced(target: &Target) -> Latencies {
-    let mut latencies = Vec::with_capacity(PACED_JOBS);
+/// One paced window: [`PACED_PAIRS`] JS and Wasm jobs in turn, each after the pacing idle time,
+/// which form goes first alternating, so `wasm[i]` and `js[i]` ran next to each other.
+pub async fn paced_pairs(js: &Target, wasm: &Target) -> (Latencies, Latencies) {
     let pacing = pacing();
-    for _ in 0..PACED_JOBS {
-        tokio::time::sleep(pacing).await;
-        let started = Instant::now();
-        assert!(target.job().await, "paced job failed");
-        latencies.push(started.elapsed());
+    let mut times = [
+        Vec::with_capacity(PACED_PAIRS),
+        Vec::with_capacity(PACED_PAIRS),
+    ];
+    for pair in 0..PACED_PAIRS {
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for form in order {
+            tokio::time::sleep(pacing).await;
+            let started = Instant::now();
+            assert!([js, wasm][form].job().await, "paced job failed");
+            times[form].push(started.elapsed());
+        }
     }
-    Latencies(latencies, 0)
+    let [js, wasm] = times;
+    (Latencies(js, 0), Latencies(wasm, 0))
 }
 
 /// Jobs per second with `workers` always in flight.

@@ -25,19 +25,23 @@ pub fn print(subjects: &[Subject], half_rate: f64) {
             )
         };
         say(format!(
-            "{}: node-added paced JS p50 {:+.2} ms p99 {:+.2} ms; Wasm over JS p50 {:+.2} ms \
-             (floor {:+.2} ms); {half}; saturation {:.0} % of the floor's ({})",
+            "{}: node-added paced JS p50 {:+.2} ms paired ({:+.2} between p50s), p99 {:+.2} ms; \
+             Wasm over JS p50 {:+.2} ms paired (floor {:+.2} ms); {half}; saturation {:.0} % of \
+             the floor's ({})",
             mode.name,
+            mode.paced.paired_median(&floor.paced),
             mode.paced.p(0.5) - floor.paced.p(0.5),
             mode.paced.p(0.99) - floor.paced.p(0.99),
-            mode.paced_wasm.p(0.5) - mode.paced.p(0.5),
-            floor.paced_wasm.p(0.5) - floor.paced.p(0.5),
+            mode.paced_wasm.paired_median(&mode.paced),
+            floor.paced_wasm.paired_median(&floor.paced),
             100.0 * mode.rate() / floor.rate(),
             ratios(mode, floor),
         ));
         say(format!(
-            "{}: over the 1-job floor: paced JS p50 {:+.2} ms; saturation {:.0} % of its ({})",
+            "{}: over the 1-job floor: paced JS p50 {:+.2} ms paired ({:+.2} between p50s); \
+             saturation {:.0} % of its ({})",
             mode.name,
+            mode.paced.paired_median(&fresh.paced),
             mode.paced.p(0.5) - fresh.paced.p(0.5),
             100.0 * mode.rate() / fresh.rate(),
             ratios(mode, fresh),
