@@ -17,7 +17,9 @@
 //! runs a mode with 4 warm processes instead of the node's default, and
 //! `prewarmed@jail_seccomp=off` one with further config keys (a jail layer's cost, say);
 //! `NODE_ADDED_PACING_MS` sets the idle time before each paced job; `prewarmed@binary=PATH`
-//! runs another build of the node (an older tree's, for a before-and-after in one run).
+//! runs another build of the node (an older tree's, for a before-and-after in one run);
+//! `floor-cgroups` (and `floor-cgroups:1`, one job per process) adds the floor with each process
+//! in a cgroup of the node's job limits.
 
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub, dead_code)]
 
@@ -163,14 +165,32 @@ async fn run() {
     let js_tx = common::contracts::upload_code(&chain, common::STRANGER_KEY, ECHO.as_bytes()).await;
     let wasm_tx = common::contracts::upload_code(&chain, common::STRANGER_KEY, &wasm).await;
 
-    let floor = Floor::start(CAPACITY, QUOTA).await;
+    let floor = Floor::start(CAPACITY, QUOTA, None).await;
     // `prewarmed`'s own floor: a process serves one job after its warm-up, as there.
-    let fresh = Floor::start(CAPACITY, 1).await;
+    let fresh = Floor::start(CAPACITY, 1, None).await;
+    let mut cgroup_floors = Vec::new();
     let mut subjects = vec![
         Subject::floor("floor", &floor, &wasm),
         Subject::floor("floor, 1 job per process", &fresh, &wasm),
     ];
     for mode in &modes {
+        // `floor-cgroups` (`:1`: one job per process) is the floor with each process in a
+        // cgroup of the node's job limits: what the cgroups alone cost, side by side.
+        if let Some(rest) = mode.strip_prefix("floor-cgroups") {
+            let quota = if rest == ":1" { 1 } else { QUOTA };
+            let parent = format!(
+                "serverless-executor-bench-floor-{}-{quota}",
+                std::process::id()
+            );
+            let cgroup_floor = Floor::start(CAPACITY, quota, Some(&parent)).await;
+            let name = format!("floor in cgroups, {quota} job(s) per process");
+            let subject = Subject::floor(&name, &cgroup_floor, &wasm);
+            load::warm(&subject.js).await;
+            load::warm(&subject.wasm).await;
+            subjects.push(subject);
+            cgroup_floors.push(cgroup_floor);
+            continue;
+        }
         // `isolate:4` is `isolate` with 4 warm processes instead of the node's default, for
         // comparing pool shapes in one run.
         let mut parts = mode.split('@');
@@ -228,6 +248,9 @@ async fn run() {
     report::print(&subjects, half_rate);
     floor.shut_down().await;
     fresh.shut_down().await;
+    for cgroup_floor in cgroup_floors {
+        cgroup_floor.shut_down().await;
+    }
     drop(subjects);
     drop(chain);
 }

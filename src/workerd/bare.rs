@@ -35,8 +35,15 @@ pub struct BareProcess {
 
 impl BareProcess {
     /// Writes the node's process files into `dir`, starts `workerd` on a fresh loopback
-    /// listener and returns once it reports listening and answered the node's warm-up.
-    pub async fn start(workerd: &Path, dir: PathBuf) -> Result<Self, RunError> {
+    /// listener and returns once it reports listening and answered the node's warm-up. With
+    /// `procs_files` (a cgroup's `cgroup.procs` in each hierarchy), the process is moved into
+    /// that cgroup as soon as it exists, before it listens: a floor whose processes pay what a
+    /// job's cgroup costs (memory accounting, CPU bandwidth) and nothing else of the node.
+    pub async fn start(
+        workerd: &Path,
+        dir: PathBuf,
+        procs_files: &[PathBuf],
+    ) -> Result<Self, RunError> {
         let client = process_client()?;
         let descriptors = |error: std::io::Error| RunError::Descriptors(error.to_string());
         write_process_files(&dir)?;
@@ -47,6 +54,10 @@ impl BareProcess {
         let mut command = Command::new(workerd);
         command.current_dir(&dir);
         let child = serve(command, listener.into(), control_write)?;
+        let pid = child.id().map(|pid| pid.to_string()).unwrap_or_default();
+        for file in procs_files {
+            std::fs::write(file, &pid).map_err(descriptors)?;
+        }
         let url = format!("http://127.0.0.1:{port}/");
         let limit = Instant::now() + START_LIMIT;
         let serving =
