@@ -158,9 +158,7 @@ async fn wasm_over_js(
     }
     // The median of each pair's difference, next to the difference of the medians: a pair's
     // two jobs ran back to back, so the machine's drift cancels out of it.
-    let mut differences: Vec<f64> = times[1].iter().zip(&times[0]).map(|(w, j)| w - j).collect();
-    differences.sort_by(f64::total_cmp);
-    let paired = differences[differences.len() / 2];
+    let paired = common::paired_median(&times[1], &times[0]);
     let [js, wasm] = times.map(|mut samples| {
         samples.sort_by(f64::total_cmp);
         samples[samples.len() / 2]

@@ -104,20 +104,13 @@ impl Latencies {
         self.0.len()
     }
 
-    /// The median of `self[i] - other[i]` in milliseconds: for two series taken in turn, this
-    /// cancels what the machine did to both (a slow minute moves each series' own median).
+    /// The median of `self[i] - other[i]` in milliseconds ([`super::common::paired_median`]).
     pub fn paired_median(&self, other: &Latencies) -> f64 {
-        let mut differences: Vec<f64> = self
-            .0
-            .iter()
-            .zip(&other.0)
-            .map(|(mine, theirs)| (mine.as_secs_f64() - theirs.as_secs_f64()) * 1000.0)
-            .collect();
-        differences.sort_by(f64::total_cmp);
-        differences
-            .get(differences.len() / 2)
-            .copied()
-            .unwrap_or(f64::NAN)
+        super::common::paired_median(&self.millis(), &other.millis())
+    }
+
+    fn millis(&self) -> Vec<f64> {
+        self.0.iter().map(|d| d.as_secs_f64() * 1000.0).collect()
     }
 
     /// The `q` quantile in milliseconds (nearest rank).

@@ -114,6 +114,17 @@ pub fn under_cargo_bench() -> bool {
     std::env::args().any(|arg| arg == "--bench")
 }
 
+/// For the benches: the median of `mine[i] - theirs[i]` (NaN for none). For two series taken in
+/// turn this cancels what the machine did to both, which moves each series' own median.
+pub fn paired_median(mine: &[f64], theirs: &[f64]) -> f64 {
+    let mut differences: Vec<f64> = mine.iter().zip(theirs).map(|(a, b)| a - b).collect();
+    differences.sort_by(f64::total_cmp);
+    differences
+        .get(differences.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
