@@ -1,8 +1,9 @@
 //! The warm pools' process lifetimes, through a real node: the `isolate` pool's first processes
 //! get staggered job quotas (1/n, 2/n … of `isolate_jobs_per_process`), so they are not all
 //! replaced at the same moment; none serves more than the quota; a process's memory does not
-//! grow with the jobs it served (each job's isolate is freed), so it lives to its quota; and a
-//! warm process of either warm mode still serves after a long idle time.
+//! grow with the jobs it served (each job's isolate is freed), so it lives to its quota; a warm
+//! process of either warm mode still serves after a long idle time; and each job's isolate
+//! starts from workerd's bootstrap code cache, which some V8 flags silently turn off.
 
 #![allow(clippy::unwrap_used)]
 
@@ -105,6 +106,21 @@ async fn a_process_does_not_grow_with_the_jobs_it_served() {
     let recycled = r#"executor_workerd_processes_retired_total{reason="not_reusable"}"#;
     assert_eq!(metric(&node, recycled).await, 0, "{}", node.logs());
     assert_eq!(metric(&node, RETIRED_BY_QUOTA).await, 0);
+}
+
+#[tokio::test]
+async fn job_isolates_start_from_workerds_bootstrap_code_cache() {
+    // With V8 flags the cache was not built for (`--single-threaded` among them), workerd says
+    // so on stderr and compiles its bootstrap from source in every isolate, ≈ 0.5 ms a job. A
+    // quota of 2: the process is retired after two jobs, and its stderr is logged.
+    let (_chain, node, tx) = warm_node("isolate", 1, 128, 2).await;
+    one_at_a_time(&node, &tx, 2).await;
+    wait_until(Duration::from_secs(20), "a process retired", || async {
+        node.logs().contains("workerd process ended.")
+    })
+    .await;
+    let logs = node.logs();
+    assert!(!logs.contains("compile cache failed"), "{logs}");
 }
 
 /// Longer than tokio's blocking threads live idle (10 s) and than workerd keeps an idle

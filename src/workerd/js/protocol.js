@@ -38,6 +38,27 @@ export const END = Object.freeze({
   LOAD_FAILED: "load-failed",
 });
 
+/**
+ * The statuses our WASI entry (`entry-wasi.js`, which repeats them) answers a job with, in one
+ * call: the command ran (the body is its stdout), it does not link as a WASI command, its stdout
+ * passed the cap, or it trapped or exited non-zero.
+ */
+export const WASI_ANSWER = Object.freeze({ OK: 200, LINK_FAILED: 422, TOO_LARGE: 413, FAILED: 500 });
+
+/** How a raw WebAssembly command ended, from its entry's status; any other status is a load failure. */
+export function wasiEnd(status) {
+  switch (status) {
+    case WASI_ANSWER.OK:
+      return END.OK;
+    case WASI_ANSWER.TOO_LARGE:
+      return END.TOO_LARGE;
+    case WASI_ANSWER.FAILED:
+      return END.EXCEPTION;
+    default:
+      return END.LOAD_FAILED;
+  }
+}
+
 /** Splits a job request into code and input; a string saying what is wrong if it is malformed. */
 export function parseJob(headers, body) {
   const codeLength = decimal(headers.get(CODE_LENGTH));

@@ -1,7 +1,8 @@
 // Unit tests of the loader protocol helpers: `node --test src/workerd/js/`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CODE_FORM, CODE_LENGTH, OUTPUT_CAP, END, END_HEADER, bundleModules, ended, jobModules, parseJob, readCapped } from "./protocol.js";
+import { readFileSync } from "node:fs";
+import { CODE_FORM, CODE_LENGTH, OUTPUT_CAP, END, END_HEADER, WASI_ANSWER, bundleModules, ended, jobModules, parseJob, readCapped, wasiEnd } from "./protocol.js";
 
 const bytes = (text) => new TextEncoder().encode(text);
 
@@ -122,4 +123,20 @@ test("a framing the node never writes throws", () => {
   for (const bad of [good.slice(0, -1), [9, ...good.slice(1)], good.slice(0, 2), record(4, "t.txt", new Uint8Array([0xff]))]) {
     assert.throws(() => bundleModules(new Uint8Array(bad)));
   }
+});
+
+test("wasiEnd maps each answer of the WASI entry to its end, and anything else to a load failure", () => {
+  assert.equal(wasiEnd(WASI_ANSWER.OK), END.OK);
+  assert.equal(wasiEnd(WASI_ANSWER.TOO_LARGE), END.TOO_LARGE);
+  assert.equal(wasiEnd(WASI_ANSWER.FAILED), END.EXCEPTION);
+  assert.equal(wasiEnd(WASI_ANSWER.LINK_FAILED), END.LOAD_FAILED);
+  for (const status of [204, 400, 404, 503]) assert.equal(wasiEnd(status), END.LOAD_FAILED);
+});
+
+test("the WASI entry answers with exactly protocol.js's statuses", () => {
+  const source = readFileSync(new URL("./entry-wasi.js", import.meta.url), "utf8");
+  const literal = source.match(/const ANSWER = Object\.freeze\((\{[^}]*\})\);/);
+  assert.ok(literal, "entry-wasi.js declares its ANSWER statuses");
+  const answer = Function(`return (${literal[1]});`)();
+  assert.deepEqual(answer, { ...WASI_ANSWER });
 });
