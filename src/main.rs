@@ -169,7 +169,6 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     system::shut_down(&handles).await;
-    handles.signer_arbiter.stop();
     if ended == shutdown::Ended::Forced {
         anyhow::bail!("node stopped before its work in flight finished (shutdown forced)");
     }

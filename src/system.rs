@@ -21,7 +21,7 @@ use crate::actors::cgroup_pool::CgroupPool;
 use crate::actors::chain_listener::{ChainListener, ChainSink, ListenerStatus};
 use crate::actors::code_store::CodeStore;
 use crate::actors::job_scheduler::{
-    Capacity, ChainLinks, JobScheduler, SchedulerLinks, SchedulerLoad,
+    Capacity, ChainLinks, JobScheduler, ReceiptLinks, SchedulerLinks, SchedulerLoad,
 };
 use crate::actors::node_setup::{AuthPolicy, NodeSetup, NodeSetupParts};
 use crate::actors::port_pool::PortPool;
@@ -53,8 +53,6 @@ pub struct Handles {
     pub http: HttpState,
     /// This node's public identity.
     pub identity: EnclaveIdentity,
-    /// The signer's thread; stopped on shutdown.
-    pub signer_arbiter: Arbiter,
     /// Held for the node's lifetime: actix restarts a supervised actor only while someone
     /// holds its address, so dropping this would end chain listening at the first lost socket.
     pub chain_listener: Addr<ChainListener>,
@@ -102,8 +100,9 @@ pub enum StartError {
 /// Starts every actor. Must run inside an actix `System`.
 pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, StartError> {
     let (signer, identity) = Signer::new(enclave_key);
-    let signer_arbiter = Arbiter::new();
-    let signer = Signer::start_in_arbiter(&signer_arbiter.handle(), move |_| signer);
+    // On the actors' thread: the scheduler asks for a signature at every job's end, and a
+    // signer on a thread of its own cost two crossings between threads per job.
+    let signer = signer.start();
 
     let rpc = ChainRpc::new(&config.chain.http_rpc_url, config.chain.rpc_timeout)?;
     let metrics = Arc::new(Metrics::default());
@@ -139,8 +138,12 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         sign_max_age: sign_max_age(config, &rpc).await,
         metrics: Arc::clone(&metrics),
     };
+    let receipts = ReceiptLinks {
+        signer: signer.recipient(),
+        chain_id: config.chain.chain_id,
+    };
     let (scheduler, load, runner, cleanup) =
-        start_execution(config, rpc.clone(), chain_links, &metrics).await?;
+        start_execution(config, rpc.clone(), (chain_links, receipts), &metrics).await?;
     let state_dir_lock = NodeLock::take(
         Path::new(LOCK_DIR),
         Guarded::StateDir(&config.chain.state_dir),
@@ -176,13 +179,10 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
             chain_listener: listener_status,
             direct_run: DirectRunState {
                 scheduler,
-                signer: signer.recipient(),
-                chain_id: config.chain.chain_id,
                 settings: config.direct_run.clone(),
             },
         },
         identity,
-        signer_arbiter,
         chain_listener,
         runner,
         cleanup,
@@ -193,7 +193,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
 async fn start_execution(
     config: &Config,
     rpc: ChainRpc,
-    chain: ChainLinks,
+    (chain, receipts): (ChainLinks, ReceiptLinks),
     metrics: &Arc<Metrics>,
 ) -> Result<
     (
@@ -225,6 +225,7 @@ async fn start_execution(
         runner: runner.clone().recipient(),
         metrics: Arc::clone(metrics),
         chain,
+        receipts,
     };
     let scheduler = JobScheduler::new(links, capacity);
     let load = scheduler.load();

@@ -16,6 +16,7 @@
 mod chain_job;
 mod load;
 mod pipeline;
+mod receipt;
 mod timeout_report;
 mod tracked;
 mod wanted;
@@ -36,7 +37,7 @@ use crate::chain::jobs_events::JobId;
 use crate::chain::submit::JobAnchor;
 use crate::messages::code::FetchCode;
 use crate::messages::jobs::{
-    ChainJobCreated, ChainJobResponded, ChainReorged, ExecuteJob, Execution, RunInProcess,
+    ChainJobCreated, ChainJobResponded, ChainReorged, DirectRun, ExecuteJob, RunInProcess,
     ScheduleError, ServingChanged,
 };
 use crate::messages::tx::ResyncNonce;
@@ -46,6 +47,7 @@ use chain_job::OutputJob;
 use load::OutputsInFlight;
 pub use load::{LoadSnapshot, SchedulerLoad};
 use pipeline::{run_pipeline, Job, Waits};
+pub use receipt::ReceiptLinks;
 use tracked::{chain_timing, Delivery, RunVerdict, TrackedJob, TrackedJobs, WindowEnd};
 
 /// Longest a timeout watch waits; beyond it a deadline is treated as never expiring.
@@ -64,6 +66,8 @@ pub struct SchedulerLinks {
     pub metrics: Arc<Metrics>,
     /// Signing and submission of chain jobs' outputs.
     pub chain: ChainLinks,
+    /// Signing of direct runs' receipts.
+    pub receipts: ReceiptLinks,
 }
 
 /// How many jobs run at once, by source.
@@ -131,7 +135,7 @@ impl Actor for JobScheduler {
 }
 
 impl Handler<ExecuteJob> for JobScheduler {
-    type Result = ResponseActFuture<Self, Result<Execution, ScheduleError>>;
+    type Result = ResponseActFuture<Self, Result<DirectRun, ScheduleError>>;
 
     fn handle(&mut self, msg: ExecuteJob, _: &mut Context<Self>) -> Self::Result {
         if !self.load.admit_direct() {
@@ -157,8 +161,14 @@ impl Handler<ExecuteJob> for JobScheduler {
             source: Source::Direct,
             cancel: None,
         };
-        let pipeline = run_pipeline(self.links.clone(), Arc::clone(&self.direct_slots), job);
-        Box::pin(pipeline.into_actor(self).map(|result, act, _| {
+        let links = self.links.clone();
+        let slots = Arc::clone(&self.direct_slots);
+        let (code_tx, input) = (job.code_tx, Arc::clone(&job.input));
+        let signed = async move {
+            let execution = run_pipeline(links.clone(), slots, job).await?;
+            receipt::sign_receipt(&links.receipts, &links.metrics, code_tx, &input, execution).await
+        };
+        Box::pin(signed.into_actor(self).map(|result, act, _| {
             act.load.direct_done();
             result
         }))

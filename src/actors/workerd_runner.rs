@@ -163,7 +163,12 @@ impl WorkerdRunner {
             self.starting += 1;
             self.unsettled.fetch_add(1, Ordering::Relaxed);
             let starter = Arc::clone(&self.starter);
-            let start = async move { starter.start_serving().await };
+            let start = async move {
+                // A start begins when a job takes an idle process: the job's request goes out
+                // first, the start's messages to the pools after it.
+                tokio::task::yield_now().await;
+                starter.start_serving().await
+            };
             ctx.spawn(
                 start
                     .into_actor(self)
@@ -250,6 +255,9 @@ impl WorkerdRunner {
         self.settling += 1;
         let recycle_above = self.settings.memory_limit_bytes / 2;
         let check = async move {
+            // Spawned from the run's end, the check would start (a cgroup read, the ping's
+            // send) in this same poll, before the scheduler on this thread saw the answer.
+            tokio::task::yield_now().await;
             let fit = process.still_fit(recycle_above).await;
             (process, fit)
         };

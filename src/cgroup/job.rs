@@ -9,10 +9,12 @@
 //! only once no process is left, so callers kill and wait first; removing twice is fine.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
 
+use super::kept::KeptFiles;
 use super::{fs, v1, v2, Capabilities, CgroupError, CgroupVersion, KillMethod};
 
 /// How often `wait_empty` looks again.
@@ -68,6 +70,19 @@ impl Hierarchies {
     }
 }
 
+/// The memory files read after every job: the OOM counter, current and peak memory.
+fn kept_counters(at: &Hierarchies) -> [PathBuf; 3] {
+    let names = match at.version {
+        CgroupVersion::V2 => ["memory.events", "memory.current", "memory.peak"],
+        CgroupVersion::V1 => [
+            "memory.oom_control",
+            "memory.usage_in_bytes",
+            "memory.max_usage_in_bytes",
+        ],
+    };
+    names.map(|name| at.memory.join(name))
+}
+
 /// One job's cgroup. Made fresh per job by [`super::Cgroups::create`]; remove it when done.
 #[derive(Debug, Clone)]
 pub struct JobCgroup {
@@ -75,12 +90,15 @@ pub struct JobCgroup {
     at: Hierarchies,
     /// Copied from detection so the job knows how to kill and which files exist.
     capabilities: Capabilities,
+    /// The counters read after every job, kept open once read (shared by clones).
+    kept: Arc<KeptFiles>,
 }
 
 impl JobCgroup {
     pub(crate) fn new(name: &str, at: Hierarchies, capabilities: Capabilities) -> Self {
         Self {
             name: name.to_owned(),
+            kept: Arc::new(KeptFiles::new(kept_counters(&at))),
             at,
             capabilities,
         }
@@ -159,9 +177,10 @@ impl JobCgroup {
 
     /// Whether the kernel OOM-killed a process of this job (counters, never exit signals).
     pub fn oom_killed(&self) -> Result<bool, CgroupError> {
+        let read = |path: &Path| self.kept.read(path);
         match self.at.version {
-            CgroupVersion::V2 => v2::oom_killed(&self.at.memory),
-            CgroupVersion::V1 => v1::oom_killed(&self.at.memory),
+            CgroupVersion::V2 => v2::oom_killed(&self.at.memory, read),
+            CgroupVersion::V1 => v1::oom_killed(&self.at.memory, read),
         }
     }
 
@@ -185,7 +204,7 @@ impl JobCgroup {
 
     fn read_bytes(&self, file: &str) -> Result<u64, CgroupError> {
         let path = self.at.memory.join(file);
-        let text = fs::read(&path)?;
+        let text = self.kept.read(&path)?;
         text.trim().parse().map_err(|_| CgroupError::Parse {
             path,
             detail: format!("not a byte count: {}", text.trim()),

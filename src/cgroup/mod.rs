@@ -21,6 +21,7 @@ mod detect;
 mod error;
 mod fs;
 mod job;
+mod kept;
 mod v1;
 mod v2;
 

@@ -135,15 +135,18 @@ pub(crate) fn oom_control_shows_oom(text: &str) -> Option<bool> {
     fs::keyed_value(text, "oom_kill").map(|count| count > 0)
 }
 
-/// Reads a job's OOM evidence: `memory.oom_control` `oom_kill`, or `memory.failcnt` (limit hits,
-/// a weaker sign) on kernels without that counter.
-pub(crate) fn oom_killed(memory: &Path) -> Result<bool, CgroupError> {
-    let text = fs::read(&memory.join("memory.oom_control"))?;
+/// Reads a job's OOM evidence with `read`: `memory.oom_control` `oom_kill`, or `memory.failcnt`
+/// (limit hits, a weaker sign) on kernels without that counter.
+pub(crate) fn oom_killed(
+    memory: &Path,
+    read: impl Fn(&Path) -> Result<String, CgroupError>,
+) -> Result<bool, CgroupError> {
+    let text = read(&memory.join("memory.oom_control"))?;
     if let Some(killed) = oom_control_shows_oom(&text) {
         return Ok(killed);
     }
     let path = memory.join("memory.failcnt");
-    let count: u64 = fs::read(&path)?
+    let count: u64 = read(&path)?
         .trim()
         .parse()
         .map_err(|_| CgroupError::Parse {
@@ -174,12 +177,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("memory.oom_control"), "under_oom 0\n").unwrap();
         std::fs::write(dir.path().join("memory.failcnt"), "0\n").unwrap();
-        assert!(!oom_killed(dir.path()).unwrap());
+        assert!(!oom_killed(dir.path(), fs::read).unwrap());
         std::fs::write(dir.path().join("memory.failcnt"), "17\n").unwrap();
-        assert!(oom_killed(dir.path()).unwrap());
+        assert!(oom_killed(dir.path(), fs::read).unwrap());
         std::fs::write(dir.path().join("memory.oom_control"), "oom_kill 0\n").unwrap();
         assert!(
-            !oom_killed(dir.path()).unwrap(),
+            !oom_killed(dir.path(), fs::read).unwrap(),
             "oom_kill wins over failcnt"
         );
     }

@@ -148,10 +148,14 @@ pub(crate) fn events_show_oom(events: &str) -> Option<bool> {
     }
 }
 
-/// Reads a job's `memory.events` and says whether the kernel OOM-killed anything in it.
-pub(crate) fn oom_killed(dir: &Path) -> Result<bool, CgroupError> {
+/// Reads a job's `memory.events` with `read` and says whether the kernel OOM-killed anything
+/// in it.
+pub(crate) fn oom_killed(
+    dir: &Path,
+    read: impl Fn(&Path) -> Result<String, CgroupError>,
+) -> Result<bool, CgroupError> {
     let path = dir.join("memory.events");
-    let text = fs::read(&path)?;
+    let text = read(&path)?;
     events_show_oom(&text).ok_or_else(|| CgroupError::Parse {
         path,
         detail: "no oom_kill key".to_owned(),

@@ -20,8 +20,7 @@ use super::error::ApiError;
 use super::HttpState;
 use crate::domain::TxHash;
 use crate::messages::jobs::{ExecuteJob, ScheduleError};
-use crate::messages::signing::SignReceipt;
-use crate::metrics::{Metrics, Phase, Refusal, Source};
+use crate::metrics::{Metrics, Refusal, Source};
 
 /// Response header: the outcome code (0..=7).
 pub const ERROR_CODE_HEADER: &str = "x-executor-error-code";
@@ -88,17 +87,18 @@ pub(super) async fn direct_run(
     let input = input_bytes(body.input.as_deref())?;
     let job = ExecuteJob {
         code_tx,
-        input: input.clone(),
+        input,
         deadline: direct.settings.deadline,
         sent,
     };
-    let execution = match direct
+    // The scheduler signs the receipt where the run ends: one answer, one crossing back.
+    let run = match direct
         .scheduler
         .send(job)
         .await
         .map_err(|_| ApiError::Unavailable)?
     {
-        Ok(execution) => execution,
+        Ok(run) => run,
         Err(ScheduleError::Busy) => {
             return Ok(refused(
                 "All execution slots and the queue are busy; retry later.\n",
@@ -110,31 +110,16 @@ pub(super) async fn direct_run(
             return Err(ApiError::Infrastructure("job cancelled".into()))
         }
     };
-    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
-    let error_code = execution.outcome.error_code();
-    let sign_timestamp = crate::actors::node_setup::now_unix();
-    let receipt = SignReceipt {
-        chain_id: direct.chain_id,
-        code_tx: code_tx.0,
-        input,
-        output: execution.output.clone(),
-        total_time_ms,
-        error_code,
-        sign_timestamp,
-    };
-    let signing = tokio::time::Instant::now();
-    let signature = direct.signer.send(receipt).await;
-    state.metrics.phase(Phase::Signing, signing.elapsed());
-    let signature = signature
-        .map_err(|_| ApiError::Unavailable)?
-        .map_err(|_| ApiError::Infrastructure("signing failed".into()))?;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
-        .insert_header((ERROR_CODE_HEADER, error_code.to_string()))
-        .insert_header((TOTAL_TIME_HEADER, total_time_ms.to_string()))
-        .insert_header((SIGN_TIMESTAMP_HEADER, sign_timestamp.to_string()))
-        .insert_header((SIGNATURE_HEADER, signature.to_string()))
-        .body(execution.output))
+        .insert_header((
+            ERROR_CODE_HEADER,
+            run.execution.outcome.error_code().to_string(),
+        ))
+        .insert_header((TOTAL_TIME_HEADER, run.total_time_ms.to_string()))
+        .insert_header((SIGN_TIMESTAMP_HEADER, run.sign_timestamp.to_string()))
+        .insert_header((SIGNATURE_HEADER, run.signature.to_string()))
+        .body(run.execution.output))
 }
 
 /// The route's JSON extractor: bodies over `limit` bytes are refused (413) and counted as

@@ -26,7 +26,6 @@ use crate::actors::job_scheduler::JobScheduler;
 use crate::actors::node_setup::NodeSetup;
 use crate::config::DirectRunConfig;
 use crate::messages::setup::GetNodeStatus;
-use crate::messages::signing::SignReceipt;
 
 /// Addresses of the actors routes talk to.
 #[derive(Debug, Clone)]
@@ -46,12 +45,8 @@ pub struct HttpState {
 /// What `POST /api/serverless` needs.
 #[derive(Debug, Clone)]
 pub struct DirectRunState {
-    /// Runs jobs.
+    /// Runs jobs and signs their receipts.
     pub scheduler: Addr<JobScheduler>,
-    /// Signs receipts.
-    pub signer: actix::Recipient<SignReceipt>,
-    /// The receipt domain's chain id.
-    pub chain_id: u64,
     /// Enabled, deadline, body limit.
     pub settings: DirectRunConfig,
 }

@@ -4,15 +4,16 @@ use std::time::Duration;
 
 use actix::Message;
 
+use crate::chain::ecdsa::Signature65;
 use crate::domain::{JobOutcome, TxHash};
 use crate::workerd::classify::Classified;
 use crate::workerd::process::ProcessJob;
 use crate::workerd::run::RunError;
 
-/// Run a job end to end: fetch its code, run it in a sandbox, classify. Sent by the direct-run
-/// route (and later by the chain job loop).
+/// Run a direct job end to end: fetch its code, run it in a sandbox, classify, and sign its
+/// receipt. Sent by the direct-run route.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Execution, ScheduleError>")]
+#[rtype(result = "Result<DirectRun, ScheduleError>")]
 pub struct ExecuteJob {
     /// The code-upload transaction.
     pub code_tx: TxHash,
@@ -66,6 +67,19 @@ pub struct Execution {
     pub output: Vec<u8>,
     /// From acceptance to the end, capped at the deadline (equal to it on a timeout).
     pub total_time: Duration,
+}
+
+/// A direct job's execution and its signed receipt (the direct-run EIP-712 domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectRun {
+    /// How the job ended.
+    pub execution: Execution,
+    /// The receipt's `totalTime`, in milliseconds.
+    pub total_time_ms: u64,
+    /// The receipt's signing time, unix seconds.
+    pub sign_timestamp: u64,
+    /// The receipt's signature by the enclave key.
+    pub signature: Signature65,
 }
 
 /// Why a job has no outcome. Never signed; the caller retries later or reports loudly.
