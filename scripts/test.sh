@@ -20,5 +20,6 @@ scripts/setup.sh
 scripts/lint.sh
 # The JavaScript that runs inside workerd, unit by unit (it also runs end to end in cargo's tests).
 node --test src/workerd/js/
+python3 -m unittest discover -s benches/packets -q
 cargo test --all-targets 2>&1
 report_disk "after the tests"
