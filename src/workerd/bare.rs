@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use super::classify::{End, Evidence};
 use super::exchange::{loader_answer, loader_request, warm_up};
 use super::run::{
-    pipe_cloexec, process_client, serve, wait_listening, write_process_files, Receiver, RunError,
+    loader_url, pipe_cloexec, process_client, serve, wait_listening, write_process_files, Receiver,
+    RunError,
 };
 use crate::code::form::CodeForm;
 
@@ -28,7 +29,7 @@ pub struct BareProcess {
     child: Child,
     /// Its own client, kept-alive connection included, as the node's processes have.
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     dir: PathBuf,
     _control: Receiver,
 }
@@ -58,7 +59,7 @@ impl BareProcess {
         for file in procs_files {
             std::fs::write(file, &pid).map_err(descriptors)?;
         }
-        let url = format!("http://127.0.0.1:{port}/");
+        let url = loader_url(port)?;
         let limit = Instant::now() + START_LIMIT;
         let serving =
             wait_listening(&mut control, limit).await && warm_up(&client, &url, limit).await;

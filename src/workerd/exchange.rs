@@ -17,7 +17,7 @@ pub(super) const WARM_UP_WASM: &[u8] = include_bytes!("js/warm-up.wasm");
 /// workerd's Wasm compiler among them) have run once before a user's job arrives: the first
 /// load of a form in a process costs several times a later one, and in `prewarmed` every job
 /// is a process's first. False if the process did not answer correctly.
-pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant) -> bool {
+pub(super) async fn warm_up(client: &reqwest::Client, url: &reqwest::Url, limit: Instant) -> bool {
     const JS_ECHO: &[u8] =
         b"export default { async fetch(r) { return new Response(await r.text()); } };";
     for (form, module) in [
@@ -37,7 +37,7 @@ pub(super) async fn warm_up(client: &reqwest::Client, url: &str, limit: Instant)
 /// (for anything but JavaScript) the code's form in headers.
 pub(super) fn loader_request(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     form: CodeForm,
     code: &[u8],
     input: &[u8],
@@ -47,7 +47,7 @@ pub(super) fn loader_request(
     body.extend_from_slice(code);
     body.extend_from_slice(input);
     let request = client
-        .post(url)
+        .post(url.clone())
         .header(CODE_LENGTH_HEADER, code.len())
         .header(OUTPUT_CAP_HEADER, cap);
     match form.header() {

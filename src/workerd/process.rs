@@ -23,8 +23,8 @@ use super::config::PING_HEADER;
 use super::exchange::{loader_answer, loader_request, warm_up, Lost};
 use super::fork_thread::on_fork_thread;
 use super::run::{
-    pipe_cloexec, process_client, read_capped, spawn, wait_listening, write_process_files,
-    Receiver, RunError, RunnerSettings, STDERR_KEEP,
+    loader_url, pipe_cloexec, process_client, read_capped, spawn, wait_listening,
+    write_process_files, Receiver, RunError, RunnerSettings, STDERR_KEEP,
 };
 use crate::code::form::for_loader;
 use crate::messages::pool::CgroupLease;
@@ -60,7 +60,7 @@ pub struct JobProcess {
     cgroup: CgroupLease,
     /// This process's own client ([`process_client`]).
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     dir: PathBuf,
     control: Option<Receiver>,
     stderr: Option<JoinHandle<String>>,
@@ -132,7 +132,7 @@ impl JobProcess {
             child,
             cgroup,
             client,
-            url: format!("http://127.0.0.1:{port}/"),
+            url: loader_url(port)?,
             dir,
             control: Some(control),
             stderr,
@@ -179,7 +179,11 @@ impl JobProcess {
     /// True when the loader answers a liveness check within [`PING_LIMIT`]: no job's leftover
     /// keeps the process's thread busy.
     async fn answers_ping(&self) -> bool {
-        let ping = self.client.post(&self.url).header(PING_HEADER, "1").send();
+        let ping = self
+            .client
+            .post(self.url.clone())
+            .header(PING_HEADER, "1")
+            .send();
         let answer = tokio::time::timeout(PING_LIMIT, async {
             let response = ping.await.ok()?;
             let ok = response.status() == reqwest::StatusCode::OK;
