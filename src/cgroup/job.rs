@@ -70,17 +70,34 @@ impl Hierarchies {
     }
 }
 
-/// The memory files read after every job: the OOM counter, current and peak memory.
-fn kept_counters(at: &Hierarchies) -> [PathBuf; 3] {
-    let names = match at.version {
-        CgroupVersion::V2 => ["memory.events", "memory.current", "memory.peak"],
-        CgroupVersion::V1 => [
-            "memory.oom_control",
-            "memory.usage_in_bytes",
-            "memory.max_usage_in_bytes",
-        ],
-    };
-    names.map(|name| at.memory.join(name))
+/// The memory files read after every job: the OOM counter, current memory and peak memory
+/// (v2 `memory.peak` needs kernel 5.19+). One table, so the files kept open are the files read.
+#[derive(Debug, Clone, Copy)]
+struct MemoryFiles {
+    oom: &'static str,
+    current: &'static str,
+    peak: &'static str,
+}
+
+impl MemoryFiles {
+    fn of(version: CgroupVersion) -> Self {
+        match version {
+            CgroupVersion::V2 => Self {
+                oom: v2::OOM_FILE,
+                current: "memory.current",
+                peak: "memory.peak",
+            },
+            CgroupVersion::V1 => Self {
+                oom: v1::OOM_FILE,
+                current: "memory.usage_in_bytes",
+                peak: "memory.max_usage_in_bytes",
+            },
+        }
+    }
+
+    fn all(self) -> [&'static str; 3] {
+        [self.oom, self.current, self.peak]
+    }
 }
 
 /// One job's cgroup. Made fresh per job by [`super::Cgroups::create`]; remove it when done.
@@ -98,7 +115,11 @@ impl JobCgroup {
     pub(crate) fn new(name: &str, at: Hierarchies, capabilities: Capabilities) -> Self {
         Self {
             name: name.to_owned(),
-            kept: Arc::new(KeptFiles::new(kept_counters(&at))),
+            kept: Arc::new(KeptFiles::new(
+                MemoryFiles::of(at.version)
+                    .all()
+                    .map(|name| at.memory.join(name)),
+            )),
             at,
             capabilities,
         }
@@ -187,19 +208,13 @@ impl JobCgroup {
     /// Memory charged to the cgroup now, in bytes (v2 `memory.current`, v1
     /// `memory.usage_in_bytes`): how close a reused warm process is to its limit.
     pub fn memory_bytes(&self) -> Result<u64, CgroupError> {
-        self.read_bytes(match self.at.version {
-            CgroupVersion::V2 => "memory.current",
-            CgroupVersion::V1 => "memory.usage_in_bytes",
-        })
+        self.read_bytes(MemoryFiles::of(self.at.version).current)
     }
 
     /// The most memory ever charged to the cgroup, in bytes (v2 `memory.peak`, kernel 5.19+;
     /// v1 `memory.max_usage_in_bytes`): what `run` reports as the job's peak memory.
     pub fn peak_memory_bytes(&self) -> Result<u64, CgroupError> {
-        self.read_bytes(match self.at.version {
-            CgroupVersion::V2 => "memory.peak",
-            CgroupVersion::V1 => "memory.max_usage_in_bytes",
-        })
+        self.read_bytes(MemoryFiles::of(self.at.version).peak)
     }
 
     fn read_bytes(&self, file: &str) -> Result<u64, CgroupError> {

@@ -135,13 +135,16 @@ pub(crate) fn oom_control_shows_oom(text: &str) -> Option<bool> {
     fs::keyed_value(text, "oom_kill").map(|count| count > 0)
 }
 
+/// The file whose `oom_kill` counter is a job's OOM evidence.
+pub(crate) const OOM_FILE: &str = "memory.oom_control";
+
 /// Reads a job's OOM evidence with `read`: `memory.oom_control` `oom_kill`, or `memory.failcnt`
 /// (limit hits, a weaker sign) on kernels without that counter.
 pub(crate) fn oom_killed(
     memory: &Path,
     read: impl Fn(&Path) -> Result<String, CgroupError>,
 ) -> Result<bool, CgroupError> {
-    let text = read(&memory.join("memory.oom_control"))?;
+    let text = read(&memory.join(OOM_FILE))?;
     if let Some(killed) = oom_control_shows_oom(&text) {
         return Ok(killed);
     }

@@ -148,13 +148,16 @@ pub(crate) fn events_show_oom(events: &str) -> Option<bool> {
     }
 }
 
+/// The file whose `oom_kill` counter is a job's OOM evidence.
+pub(crate) const OOM_FILE: &str = "memory.events";
+
 /// Reads a job's `memory.events` with `read` and says whether the kernel OOM-killed anything
 /// in it.
 pub(crate) fn oom_killed(
     dir: &Path,
     read: impl Fn(&Path) -> Result<String, CgroupError>,
 ) -> Result<bool, CgroupError> {
-    let path = dir.join("memory.events");
+    let path = dir.join(OOM_FILE);
     let text = read(&path)?;
     events_show_oom(&text).ok_or_else(|| CgroupError::Parse {
         path,

@@ -69,6 +69,13 @@ pub struct Execution {
     pub total_time: Duration,
 }
 
+impl Execution {
+    /// `total_time` in whole milliseconds, as signed (saturating; never past the deadline).
+    pub fn total_time_ms(&self) -> u64 {
+        u64::try_from(self.total_time.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// A direct job's execution and its signed receipt (the direct-run EIP-712 domain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectRun {

@@ -146,7 +146,7 @@ async fn held_until_removed(job: &OutputJob) -> bool {
 /// `SIGN_MAX_AGE`, so that it is not refused by the time it is included.
 async fn sign(links: &ChainLinks, job: &OutputJob) -> Option<(SubmitOutputCall, Instant)> {
     let execution = &job.execution;
-    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
+    let total_time_ms = execution.total_time_ms();
     let error_code = execution.outcome.error_code();
     let sign_timestamp = now_unix();
     let signed_at = Instant::now();

@@ -31,7 +31,7 @@ pub(super) async fn sign_receipt(
     input: &[u8],
     execution: Execution,
 ) -> Result<DirectRun, ScheduleError> {
-    let total_time_ms = u64::try_from(execution.total_time.as_millis()).unwrap_or(u64::MAX);
+    let total_time_ms = execution.total_time_ms();
     let sign_timestamp = now_unix();
     let receipt = SignReceipt {
         chain_id: links.chain_id,
