@@ -143,7 +143,7 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
         chain_id: config.chain.chain_id,
     };
     let (scheduler, load, runner, cleanup) =
-        start_execution(config, rpc.clone(), (chain_links, receipts), &metrics).await?;
+        start_execution(config, rpc.clone(), chain_links, receipts, &metrics).await?;
     let state_dir_lock = NodeLock::take(
         Path::new(LOCK_DIR),
         Guarded::StateDir(&config.chain.state_dir),
@@ -193,7 +193,8 @@ pub async fn start(config: &Config, enclave_key: SecretKey) -> Result<Handles, S
 async fn start_execution(
     config: &Config,
     rpc: ChainRpc,
-    (chain, receipts): (ChainLinks, ReceiptLinks),
+    chain: ChainLinks,
+    receipts: ReceiptLinks,
     metrics: &Arc<Metrics>,
 ) -> Result<
     (
