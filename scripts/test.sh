@@ -21,5 +21,6 @@ scripts/lint.sh
 # The JavaScript that runs inside workerd, unit by unit (it also runs end to end in cargo's tests).
 node --test src/workerd/js/
 python3 -m unittest discover -s benches/packets -q
+python3 -m unittest discover -s benches/loader_ab -q
 cargo test --all-targets 2>&1
 report_disk "after the tests"

@@ -11,7 +11,7 @@
 // checks that the two agree.
 
 import program from "user.wasm";
-import { OutputTooLarge, linkProblem, runCommand } from "wasi.js";
+import { LinkFailed, OutputTooLarge, runCommand } from "wasi.js";
 
 const OUTPUT_CAP = "x-serverless-executor-output-cap";
 const ANSWER = Object.freeze({ OK: 200, LINK_FAILED: 422, TOO_LARGE: 413, FAILED: 500 });
@@ -19,13 +19,17 @@ const ANSWER = Object.freeze({ OK: 200, LINK_FAILED: 422, TOO_LARGE: 413, FAILED
 export default {
   async fetch(request) {
     try {
-      if (linkProblem(program) !== null) return new Response(null, { status: ANSWER.LINK_FAILED });
       const cap = Number(request.headers.get(OUTPUT_CAP));
       const input = new Uint8Array(await request.arrayBuffer());
       return new Response(runCommand(program, input, cap).buffer, { status: ANSWER.OK });
     } catch (error) {
-      const status = error instanceof OutputTooLarge ? ANSWER.TOO_LARGE : ANSWER.FAILED;
-      return new Response(null, { status });
+      return new Response(null, { status: failureStatus(error) });
     }
   },
 };
+
+function failureStatus(error) {
+  if (error instanceof OutputTooLarge) return ANSWER.TOO_LARGE;
+  if (error instanceof LinkFailed) return ANSWER.LINK_FAILED;
+  return ANSWER.FAILED;
+}
