@@ -27,7 +27,7 @@ export_loader() {
   if [[ $rev == worktree ]]; then
     cp src/workerd/js/*.js src/workerd/js/config.capnp "$dir"/
   else
-    git archive "$rev" src/workerd/js | tar -x -C "$WORK" --strip-components=3 --one-top-level="$(basename "$dir")"
+    git archive "$rev" src/workerd/js | tar -x -C "$dir" --strip-components=3
   fi
   rm -f "$dir"/*.test.mjs
 }

@@ -95,9 +95,12 @@ class Workerd:
 
 def one_round(args, code, swap):
     """One round: both versions started afresh (B first when `swap`), warmed, then paired."""
+    sides = [("a", args.a), ("b", args.b)]
+    if swap:
+        sides.reverse()
     started = {}
     try:
-        for side, directory in ((("b", args.b), ("a", args.a)) if swap else (("a", args.a), ("b", args.b))):
+        for side, directory in sides:
             started[side] = Workerd(args.workerd, directory)
         a, b = started["a"], started["b"]
         for _ in range(WARM_UP_JOBS):
