@@ -124,14 +124,18 @@ async fn paced_echo(client: &reqwest::Client, url: &str, tx: &str) -> Duration {
     started.elapsed()
 }
 
-/// Paced jobs per form in [`wasm_over_js`] under `cargo bench`; `cargo test --all-targets`
-/// (no `--bench`, criterion's test mode) runs one pair, enough to prove the code works.
+/// Paced jobs per form in [`wasm_over_js`] under `cargo bench` (60, or `WASM_OVER_JS_PAIRS`:
+/// `cold`'s 40 ms jobs spread wide enough to need ~150); `cargo test --all-targets` (no
+/// `--bench`, criterion's test mode) runs one pair, enough to prove the code works.
 fn pairs() -> usize {
-    if common::under_cargo_bench() {
-        60
-    } else {
-        1
+    if !common::under_cargo_bench() {
+        return 1;
     }
+    std::env::var("WASM_OVER_JS_PAIRS")
+        .ok()
+        .and_then(|pairs| pairs.parse().ok())
+        .filter(|&pairs| pairs > 0)
+        .unwrap_or(60)
 }
 
 /// The measure for Wasm, p50 over JavaScript: JS and Wasm jobs alternate on one node, so
