@@ -91,6 +91,7 @@ tools_ok() {
     done
     [[ -f "$TOOLS/node_modules/solc/package.json" ]] || return 1
     [[ -f "$TOOLS/node_modules/assemblyscript/package.json" ]] || return 1
+    [[ -x "$TOOLS/node_modules/@esbuild/linux-x64/bin/esbuild" ]] || return 1
 }
 
 NPM_RAN=0
@@ -109,7 +110,7 @@ else
     fi
     NPM_RAN=1
     # double-check the exact pinned versions landed
-    for pkg in "${TOOL_PKG[@]}" solc assemblyscript; do
+    for pkg in "${TOOL_PKG[@]}" solc assemblyscript @esbuild/linux-x64; do
         want=$(wanted_version "$pkg")
         have=$(installed_version "$pkg")
         [[ -n "$want" && "$have" == "$want" ]] || die "$pkg: installed version '${have:-none}' != pinned '${want:-?}'"
@@ -143,6 +144,9 @@ ASC_VERSION=$(installed_version assemblyscript)
 [[ -n "$ASC_VERSION" ]] || die "assemblyscript is missing from .tools/node_modules"
 ln -sfn ../node_modules/assemblyscript/bin/asc.js "$TOOLS/bin/asc"
 say "assemblyscript: $ASC_VERSION ($TOOLS/bin/asc)"
+ln -sfn ../node_modules/@esbuild/linux-x64/bin/esbuild "$TOOLS/bin/esbuild"
+ESBUILD_VERSION=$("$TOOLS/bin/esbuild" --version) || die "$TOOLS/bin/esbuild --version failed"
+say "esbuild: $ESBUILD_VERSION ($TOOLS/bin/esbuild)"
 
 # ---------------------------------------------------------------- 3. contracts
 COMPILE_ARGS=()
@@ -215,4 +219,4 @@ say "haproxy $HAPROXY_VERSION"
 
 # ---------------------------------------------------------------- summary
 ELAPSED_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
-say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, haproxy $HAPROXY_VERSION, assemblyscript $ASC_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"
+say "ok in $((ELAPSED_MS / 1000)).$(printf %03d $((ELAPSED_MS % 1000)))s: npm $([[ $NPM_RAN -eq 1 ]] && echo ran || echo skipped); workerd $(installed_version "${TOOL_PKG[workerd]}"), anvil $(installed_version "${TOOL_PKG[anvil]}"), cast $(installed_version "${TOOL_PKG[cast]}"), solc $SOLC_VERSION, haproxy $HAPROXY_VERSION, assemblyscript $ASC_VERSION, esbuild $ESBUILD_VERSION; $N_CONTRACTS contracts in build/contracts; cgroups: $CG_SUMMARY; vm kernel $VM_KERNEL"

@@ -4,7 +4,9 @@
 //! each job's code into a fresh isolate next to our entry module (`js/entry.js`) and reports
 //! how the user's code ended. No byte chosen by a user ever enters a file: the code travels in
 //! the request to the loader. The JavaScript lives in `.js` files of its own (unit-tested with
-//! `node --test src/workerd/js/`), pulled in here with `include_str!`.
+//! `node --test src/workerd/js/`), pulled in here with `include_str!`; what a job's isolate
+//! parses anew for every job comes from `js/min/`, esbuild's minified form of those files
+//! (`scripts/minify-js.sh`, checked by `scripts/lint.sh`).
 
 /// Name of the config file.
 pub const CONFIG_FILE: &str = "config.capnp";
@@ -28,13 +30,14 @@ pub const END_HEADER: &str = "x-serverless-executor-end";
 /// all), and V8 flags that make a job's behaviour the same in every process (see there).
 pub const LOADER_CONFIG: &str = include_str!("js/config.capnp");
 
-/// The module files the config embeds, by file name.
+/// The module files the config embeds, by file name. The loader's own two are parsed once per
+/// process; the other three once per job, so those are the minified ones.
 pub const MODULE_FILES: [(&str, &str); 5] = [
     ("loader.js", include_str!("js/loader.js")),
     ("protocol.js", include_str!("js/protocol.js")),
-    ("entry.js", include_str!("js/entry.js")),
-    ("entry-wasi.js", include_str!("js/entry-wasi.js")),
-    ("wasi.js", include_str!("js/wasi.js")),
+    ("entry.js", include_str!("js/min/entry.js")),
+    ("entry-wasi.js", include_str!("js/min/entry-wasi.js")),
+    ("wasi.js", include_str!("js/min/wasi.js")),
 ];
 
 #[cfg(test)]

@@ -2,7 +2,11 @@
 // through the whole node in tests/wasm.rs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Exit, LinkFailed, OutputTooLarge, PROGRAM_NAME, WASI_MODULE, commandState, runCommand, wasiCall } from "./wasi.js";
+
+// The shim under test: this source, or, run from wasi.min.test.mjs, the minified form the node
+// actually embeds (min/wasi.js), so esbuild's rewrite is held to the same tests.
+const shim = await import(globalThis.wasiShimUnderTest ?? "./wasi.js");
+const { Exit, LinkFailed, OutputTooLarge, PROGRAM_NAME, WASI_MODULE, commandState, runCommand, wasiCall } = shim;
 
 /** The WASI functions the shim implements; every other name answers ENOSYS. */
 const IMPLEMENTED = [
