@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/packet-phases.sh — runs a command (a bench, loadgen) while capturing loopback TCP, then
-# splits each paced direct job into the node's time before workerd, workerd's own and the
-# node's time after, from packet timestamps, with the floor's workerd time beside it
-# (benches/packets/phases.py says how). Installs tcpdump if it is missing. Needs root.
+# splits each direct job (paced, at half load, at saturation) into the node's time before
+# workerd, workerd's own and the node's time after, from packet timestamps, with the floor's
+# workerd time beside it (benches/packets/phases.py says how). Installs tcpdump if it is
+# missing. Needs root.
 #
 # usage: scripts/packet-phases.sh [--out DIR] -- COMMAND...
 #   NODE_ADDED_MODES=isolate,isolate@binary=/tmp/old/serverless-executor \
@@ -23,7 +24,7 @@ ensure_apt tcpdump
 OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
 
 # -Z root: keep writing the capture as root into a root-owned directory.
-tcpdump -i lo -s 400 -B 65536 -Z root -w "$OUT/capture.pcap" tcp 2>"$OUT/tcpdump.log" &
+tcpdump -i lo -s 640 -B 65536 -Z root -w "$OUT/capture.pcap" tcp 2>"$OUT/tcpdump.log" &
 TCPDUMP=$!
 python3 benches/packets/watch_ports.py "$OUT/ports.json" &
 WATCHER=$!

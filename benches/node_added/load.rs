@@ -4,6 +4,7 @@
 //! fixed rate (latency from each request's scheduled instant, so a stall cannot hide the
 //! requests it delayed), one window of each per round.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,16 @@ const PACED_PAIRS: usize = 5;
 pub const SETTLE: Duration = Duration::from_millis(300);
 const SATURATION: Duration = Duration::from_secs(3);
 const OPEN_LOOP: Duration = Duration::from_secs(3);
-const INPUT: &[u8] = b"ping";
+
+/// A job's input: its window's 4-letter name (`warm`, `pace`, `satu`, `half`) and a number no
+/// other job of the run has, so that `benches/packets/phases.py` can pair each route request
+/// with the job the node sent to workerd for it, under load as well as paced, and tell the
+/// windows apart. Every input has the same length.
+fn next_input(window: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed) % 100_000_000;
+    format!("{window}{number:08}")
+}
 
 #[derive(Clone)]
 pub enum Target {
@@ -51,8 +61,8 @@ impl Target {
 
     /// One job; false if it did not end with outcome 0 and the right output (a node may answer
     /// 503 past its queue in an open loop).
-    async fn job(&self) -> bool {
-        match self.try_job().await {
+    async fn job(&self, window: &str) -> bool {
+        match self.try_job(window).await {
             Ok(()) => true,
             Err(why) => {
                 super::report::say(format!("a bench job failed: {why}"));
@@ -61,16 +71,19 @@ impl Target {
         }
     }
 
-    async fn try_job(&self) -> Result<(), String> {
+    async fn try_job(&self, window: &str) -> Result<(), String> {
+        let input = next_input(window);
         match self {
-            Self::Floor { floor, form, code } => match floor.run(*form, code, INPUT).await {
-                output if output == INPUT => Ok(()),
-                output => Err(format!("the floor answered {output:?}")),
-            },
+            Self::Floor { floor, form, code } => {
+                match floor.run(*form, code, input.as_bytes()).await {
+                    output if output == input.as_bytes() => Ok(()),
+                    output => Err(format!("the floor answered {output:?}")),
+                }
+            }
             Self::Node { client, url, tx } => {
                 let response = client
                     .post(url)
-                    .json(&json!({"tx_hash": tx, "input": "ping"}))
+                    .json(&json!({"tx_hash": tx, "input": input}))
                     .send()
                     .await
                     .map_err(|error| error.to_string())?;
@@ -78,7 +91,7 @@ impl Target {
                 let code = response.headers().get("x-executor-error-code").cloned();
                 let body = response.bytes().await.map_err(|error| error.to_string())?;
                 match code {
-                    Some(code) if code == "0" && body.as_ref() == INPUT => Ok(()),
+                    Some(code) if code == "0" && body.as_ref() == input.as_bytes() => Ok(()),
                     _ => Err(format!(
                         "{status}, outcome {code:?}: {}",
                         String::from_utf8_lossy(&body)
@@ -136,7 +149,7 @@ pub async fn warm(target: &Target) {
     let pacing = pacing();
     for _ in 0..8 {
         tokio::time::sleep(pacing).await;
-        assert!(target.job().await, "warm-up job failed");
+        assert!(target.job("warm").await, "warm-up job failed");
     }
 }
 
@@ -153,7 +166,7 @@ pub async fn paced_pairs(js: &Target, wasm: &Target) -> (Latencies, Latencies) {
         for form in order {
             tokio::time::sleep(pacing).await;
             let started = Instant::now();
-            assert!([js, wasm][form].job().await, "paced job failed");
+            assert!([js, wasm][form].job("pace").await, "paced job failed");
             times[form].push(started.elapsed());
         }
     }
@@ -168,7 +181,7 @@ pub async fn saturate(target: &Target, workers: usize) -> f64 {
     let runs = (0..workers).map(|_| async {
         let mut done = 0u64;
         while Instant::now() < until {
-            assert!(target.job().await, "saturating job failed");
+            assert!(target.job("satu").await, "saturating job failed");
             done += 1;
         }
         done
@@ -186,7 +199,7 @@ pub async fn open_loop(target: &Target, rate: f64) -> Latencies {
         tokio::time::sleep_until(due).await;
         let target = target.clone();
         runs.push(tokio::spawn(async move {
-            let ok = target.job().await;
+            let ok = target.job("half").await;
             (ok, due.elapsed())
         }));
     }

@@ -5,7 +5,9 @@ segment on the same connection) and its answer. Its server time is the first ans
 timestamp minus the last request segment's: what the server spent, without either side's
 client code. Kept-alive connections carry many exchanges in turn, which is how the node and
 workerd talk. Only IPv4 TCP over Ethernet framing (Linux `lo`) is read; nothing is decoded past
-the first bytes of each request (its request line and headers, for telling kinds apart).
+the first bytes of each request (its request line and headers, for telling kinds apart); the
+first bytes of every segment of each side are kept too (`asked`, `answered`), for finding a job's
+input in a request and its output in an answer.
 """
 
 import collections
@@ -13,11 +15,13 @@ import struct
 
 PCAP_MICROS = 0xA1B2C3D4
 PCAP_NANOS = 0xA1B23C4D
-HEAD_BYTES = 400
+HEAD_BYTES = 640  # no more than `scripts/packet-phases.sh` captures of a frame
+KEPT_BYTES = 4096
 
 
-class Exchange(collections.namedtuple("Exchange", "server client asked_first asked_last answered_first answered_last head")):
-    """One request and its answer on one connection (`server`, `client` are ports)."""
+class Exchange(collections.namedtuple("Exchange", "server client asked_first asked_last answered_first answered_last head asked answered")):
+    """One request and its answer on one connection (`server`, `client` are ports); `asked` and
+    `answered` are each side's segment heads joined (at most `KEPT_BYTES`)."""
 
     @property
     def server_time(self):
@@ -74,12 +78,14 @@ def exchanges(timed_segments, servers):
         connection = turns[key]
         if connection and connection[-1][0] == side:
             connection[-1][2] = time
+            if len(connection[-1][4]) < KEPT_BYTES:
+                connection[-1][4] += head[:KEPT_BYTES - len(connection[-1][4])]
         else:
-            connection.append([side, time, time, head])
+            connection.append([side, time, time, head, head[:KEPT_BYTES]])
     found = []
     for (server, client), connection in turns.items():
         for asked, answered in zip(connection, connection[1:]):
             if asked[0] == "ask" and answered[0] == "answer":
-                found.append(Exchange(server, client, asked[1], asked[2], answered[1], answered[2], asked[3]))
+                found.append(Exchange(server, client, asked[1], asked[2], answered[1], answered[2], asked[3], asked[4], answered[4]))
     found.sort(key=lambda exchange: exchange.asked_first)
     return found

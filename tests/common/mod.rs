@@ -65,11 +65,24 @@ pub fn tool(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port free now and not handed out before by this test process: the kernel may
+/// give the same ephemeral port to two `bind(0)`s in a row once the first is closed, and a
+/// node then found its metrics port taken by its own HTTP listener.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .expect("a free loopback port");
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
