@@ -13,6 +13,7 @@ use serverless_executor::chain::ecdsa::address_of;
 use serverless_executor::cli::{Cli, Command};
 use serverless_executor::config::{Config, LogFormat};
 use serverless_executor::devkit::args::{CodeCommand, JobCommand};
+use serverless_executor::http::listeners;
 use serverless_executor::sandbox::launcher::{self, SandboxArgs};
 use serverless_executor::sandbox::protect;
 use serverless_executor::secrets::SecretKey;
@@ -109,6 +110,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Some(error) = oom_score {
         warn!(%error, "Jobs still go first (their score is 1000).");
     }
+    let bound = Listeners::bind(&config, cli.port)?;
     let handles = system::start(&config, key).await?;
     info!(
         enclave_address = %handles.identity.address,
@@ -117,43 +119,37 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "Node started."
     );
     let probe = handles.http.readiness.clone();
-    let agent_task = match config.balancer.agent_port {
-        Some(port) => {
-            let listener = agent::bind((config.http_bind_address, port).into()).await?;
+    let agent_task = match bound.agent {
+        Some(listener) => {
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .context("serving the agent-check port (config key `lb_agent_port`)")?;
             Some(actix_web::rt::spawn(agent::serve(listener, probe.clone())))
         }
         None => None,
     };
-    let metrics_address = config.observability.metrics_bind_address;
     let routes = http::configure(
         handles.http.clone(),
         config.admin.body_limit_bytes,
-        metrics_address.is_none(),
+        bound.metrics.is_none(),
     );
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
         .disable_signals()
-        .bind((config.http_bind_address, cli.port))
-        .with_context(|| {
-            format!(
-                "binding the HTTP server to {}:{}",
-                config.http_bind_address, cli.port
-            )
-        })?
+        .listen(bound.http)
+        .context("serving HTTP")?
         .run();
     // A separate metrics listener keeps answering through the drain; it stops after it.
-    let metrics_server = match metrics_address {
+    let metrics_server = match bound.metrics {
         None => None,
-        Some(address) => {
+        Some(listener) => {
+            let address = listener.local_addr().ok();
             let routes = http::configure_metrics_only(handles.http.clone());
             let server = HttpServer::new(move || App::new().configure(routes.clone()))
                 .workers(1)
                 .disable_signals()
-                .bind(address)
-                .with_context(|| {
-                    format!("binding the metrics listener to {address} (config key `metrics_bind_address`)")
-                })?
+                .listen(listener)
+                .context("serving the metrics listener")?
                 .run();
-            info!(%address, "Metrics served on their own listener.");
+            info!(address = ?address, "Metrics served on their own listener.");
             let handle = server.handle();
             Some((handle, actix_web::rt::spawn(server)))
         }
@@ -174,4 +170,43 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     info!("Node stopped.");
     Ok(())
+}
+
+/// The node's listening sockets, all bound before any actor starts (`http::listeners`).
+struct Listeners {
+    http: std::net::TcpListener,
+    metrics: Option<std::net::TcpListener>,
+    agent: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    fn bind(config: &Config, port: u16) -> Result<Self, listeners::BindError> {
+        let on_node_address = |port| std::net::SocketAddr::from((config.http_bind_address, port));
+        Ok(Self {
+            http: listeners::bind(
+                on_node_address(port),
+                "the HTTP server (config key `http_bind_address`, flag `--port`)",
+            )?,
+            metrics: config
+                .observability
+                .metrics_bind_address
+                .map(|address| {
+                    listeners::bind(
+                        address,
+                        "the metrics listener (config key `metrics_bind_address`)",
+                    )
+                })
+                .transpose()?,
+            agent: config
+                .balancer
+                .agent_port
+                .map(|port| {
+                    listeners::bind(
+                        on_node_address(port),
+                        "the agent-check port (config key `lb_agent_port`)",
+                    )
+                })
+                .transpose()?,
+        })
+    }
 }

@@ -1,7 +1,7 @@
 //! The node's footprint on the host: one node per cgroup parent, job directory and state
 //! directory (a second one refuses to start, naming the first and the config key to change, and
-//! leaves its jobs alone), and a clean shutdown that leaves no workerd process, job cgroup or job
-//! directory behind.
+//! leaves its jobs alone), a taken port that stops the node before it starts anything, and a
+//! clean shutdown that leaves no workerd process, job cgroup or job directory behind.
 
 #![allow(clippy::unwrap_used)]
 
@@ -73,11 +73,16 @@ fn job_dirs(node: &TestNode) -> std::collections::BTreeSet<String> {
 
 /// Starts the node binary on `config` and returns the one ERROR line it must stop with.
 fn refused_start(config: &serde_json::Value) -> String {
+    refused_start_on(config, free_port())
+}
+
+/// [`refused_start`] with the HTTP port given; the node must stop without a panic.
+fn refused_start_on(config: &serde_json::Value, port: u16) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.json");
     std::fs::write(&path, config.to_string()).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_serverless-executor"))
-        .args(["--port", &free_port().to_string(), "--config-file"])
+        .args(["--port", &port.to_string(), "--config-file"])
         .arg(&path)
         .output()
         .unwrap();
@@ -86,6 +91,7 @@ fn refused_start(config: &serde_json::Value) -> String {
         + &String::from_utf8_lossy(&output.stderr);
     let errors: Vec<_> = text.lines().filter(|line| line.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{text}");
+    assert!(!text.contains("panicked"), "{text}");
     errors[0].to_owned()
 }
 
@@ -121,6 +127,51 @@ async fn a_second_node_sharing_only_a_job_or_state_directory_refuses_to_start() 
     let (status, _) = first.get("/health").await;
     assert_eq!(status, 200);
     remove_cgroup_parent(&format!("{}-second", first.cgroup_parent));
+}
+
+#[tokio::test]
+async fn a_taken_port_stops_the_node_before_any_actor_starts_naming_its_config_key() {
+    let chain = TestChain::start().await;
+    let first = TestNode::start(&chain, NodeOptions::default()).await;
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(first.dir.path().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let own = tempfile::tempdir().unwrap();
+    let parent = format!("{}-second", first.cgroup_parent);
+    config["cgroup_parent"] = json!(parent);
+    config["job_dir"] = json!(own.path().join("jobs"));
+    config["state_dir"] = json!(own.path().join("state"));
+    let taken = first.port;
+    let error = refused_start_on(&config, taken);
+    assert!(
+        error.contains("cannot bind the HTTP server")
+            && error.contains("`--port`")
+            && error.contains(&format!("127.0.0.1:{taken}"))
+            && error.contains("Address already in use"),
+        "{error}"
+    );
+    let mut metrics = config.clone();
+    metrics["metrics_bind_address"] = json!(format!("127.0.0.1:{taken}"));
+    let error = refused_start(&metrics);
+    assert!(
+        error.contains("`metrics_bind_address`") && error.contains("Address already in use"),
+        "{error}"
+    );
+    let mut agent = config.clone();
+    agent["lb_agent_port"] = json!(taken);
+    let error = refused_start(&agent);
+    assert!(
+        error.contains("`lb_agent_port`") && error.contains("Address already in use"),
+        "{error}"
+    );
+    // Bound before the pools start: none of the three made a job cgroup or job directory.
+    assert_eq!(job_cgroups(&parent), 0);
+    let made = std::fs::read_dir(own.path().join("jobs")).map_or(0, |entries| entries.count());
+    assert_eq!(made, 0, "job directories made");
+    let (status, _) = first.get("/health").await;
+    assert_eq!(status, 200);
+    remove_cgroup_parent(&parent);
 }
 
 #[tokio::test]

@@ -24,22 +24,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// Why the agent port could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot bind the agent-check port {address} (config key `lb_agent_port`)")]
-pub struct AgentError {
-    address: std::net::SocketAddr,
-    #[source]
-    source: std::io::Error,
-}
-
-/// Binds the port; the returned listener is then served by [`serve`].
-pub async fn bind(address: std::net::SocketAddr) -> Result<TcpListener, AgentError> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|source| AgentError { address, source })
-}
-
 /// Answers connections until the task is dropped.
 pub async fn serve(listener: TcpListener, probe: ReadinessProbe) {
     if let Ok(address) = listener.local_addr() {

@@ -7,6 +7,7 @@
 mod admin;
 mod direct;
 mod error;
+pub mod listeners;
 mod metrics;
 mod ready;
 

@@ -65,24 +65,32 @@ pub fn tool(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback port free now and not handed out before by this test process: the kernel may
-/// give the same ephemeral port to two `bind(0)`s in a row once the first is closed, and a
-/// node then found its metrics port taken by its own HTTP listener.
+/// A loopback port free now and never handed out before by this test process.
+///
+/// Ports come from a counter below the kernel's ephemeral range (32768 and up), each checked
+/// by binding it: `bind(0)` may give the same ephemeral port to two calls in a row once the
+/// first is closed (a node then found its metrics port taken by its own HTTP listener), and an
+/// ephemeral port can be taken by any outgoing connection before the process meant to listen
+/// on it starts. Each test process starts at its own offset (by pid), so the test binaries of a
+/// run, which may leave processes behind for a moment, rarely meet.
 pub fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .expect("a free loopback port");
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 211) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT);
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
